@@ -1,0 +1,255 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kckpt guest init: mount the pseudo filesystems, run every program in
+ * /tests (sorted, each in its own work dir, process group and timeout),
+ * print KTAP v1 on the console, then leave QEMU through isa-debug-exit so
+ * that its exit status carries the verdict: (code << 1) | 1.
+ *
+ * Kernel command line: kckpt.filter=PATTERN (fnmatch, or substring),
+ * kckpt.timeout=SECS (per test), kckpt.shell=1 (interactive shell instead).
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/io.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_TESTS 256
+#define HEARTBEAT_SECS 10
+
+static char filter[256];
+static int per_test_timeout = 120;
+static int want_shell;
+
+static void guest_exit(int code)
+{
+	fflush(stdout);
+	sync();
+	if (ioperm(0xf4, 1, 1) == 0)
+		outb(code, 0xf4);
+	reboot(RB_AUTOBOOT);	/* with -no-reboot this ends QEMU too */
+	for (;;)
+		pause();
+}
+
+static void read_cmdline(void)
+{
+	char buf[4096], *tok, *save;
+	int fd = open("/proc/cmdline", O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = 0;
+	for (tok = strtok_r(buf, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save)) {
+		if (!strncmp(tok, "kckpt.filter=", 13))
+			snprintf(filter, sizeof(filter), "%s", tok + 13);
+		else if (!strncmp(tok, "kckpt.timeout=", 14))
+			per_test_timeout = atoi(tok + 14);
+		else if (!strcmp(tok, "kckpt.shell=1"))
+			want_shell = 1;
+	}
+}
+
+static int run(const char *path, char *const argv[])
+{
+	int st;
+	pid_t p = fork();
+
+	if (p == 0) {
+		execv(path, argv);
+		_exit(127);
+	}
+	if (p < 0 || waitpid(p, &st, 0) < 0)
+		return -1;
+	return st;
+}
+
+static void setup(void)
+{
+	mkdir("/proc", 0555);
+	mkdir("/sys", 0555);
+	mkdir("/dev", 0755);
+	mkdir("/tmp", 01777);
+	mount("proc", "/proc", "proc", 0, NULL);
+	mount("sysfs", "/sys", "sysfs", 0, NULL);
+	mount("devtmpfs", "/dev", "devtmpfs", 0, NULL);
+	mount("tmpfs", "/tmp", "tmpfs", 0, "mode=1777");
+	run("/bin/busybox", (char *[]){ "busybox", "--install", "-s", "/bin", NULL });
+	setenv("PATH", "/bin:/sbin:/usr/bin", 1);
+	setenv("HOME", "/tmp", 1);
+	setenv("TERM", "vt100", 1);
+}
+
+static int cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int selected(const char *name)
+{
+	if (!filter[0])
+		return 1;
+	if (strpbrk(filter, "*?["))
+		return fnmatch(filter, name, 0) == 0;
+	return strstr(name, filter) != NULL;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Copy the test's output to the console as KTAP diagnostics ("# ..."). */
+static void relay(char *buf, size_t *len, int flush)
+{
+	char *nl;
+
+	while ((nl = memchr(buf, '\n', *len)) || (flush && *len)) {
+		size_t l = nl ? (size_t)(nl - buf) : *len;
+
+		printf("# %.*s\n", (int)l, buf);
+		l = nl ? l + 1 : l;
+		memmove(buf, buf + l, *len - l);
+		*len -= l;
+	}
+	fflush(stdout);
+}
+
+/* Runs one test; returns its KTAP directive in @why ("" when it passed). */
+static int run_test(const char *name, char *why, size_t whylen)
+{
+	char path[512], dir[512], buf[4096];
+	size_t len = 0;
+	int pfd[2], st = 0, done = 0;
+	double start = now(), last = start;
+	pid_t pid;
+
+	snprintf(path, sizeof(path), "/tests/%s", name);
+	snprintf(dir, sizeof(dir), "/tmp/work/%s", name);
+	mkdir("/tmp/work", 0777);
+	mkdir(dir, 0777);
+	if (pipe(pfd) < 0) {
+		snprintf(why, whylen, "pipe: %s", strerror(errno));
+		return 0;
+	}
+	pid = fork();
+	if (pid == 0) {
+		setpgid(0, 0);
+		if (chdir(dir) < 0)
+			_exit(126);
+		dup2(pfd[1], 1);
+		dup2(pfd[1], 2);
+		close(pfd[0]);
+		close(pfd[1]);
+		execl(path, name, (char *)NULL);
+		fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
+		_exit(127);
+	}
+	close(pfd[1]);
+	setpgid(pid, pid);
+	while (!done) {
+		struct pollfd p = { .fd = pfd[0], .events = POLLIN };
+		int r = poll(&p, 1, 500);
+
+		if (r > 0) {
+			ssize_t n = read(pfd[0], buf + len, sizeof(buf) - 1 - len);
+
+			if (n <= 0) {
+				done = 1;
+			} else {
+				len += n;
+				relay(buf, &len, len == sizeof(buf) - 1);
+				last = now();
+			}
+		}
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			/* Drain what is left; stragglers in its group are killed. */
+			kill(-pid, SIGKILL);
+			pid = 0;
+		}
+		if (pid && now() - start > per_test_timeout) {
+			kill(-pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			relay(buf, &len, 1);
+			snprintf(why, whylen, "timeout after %d s", per_test_timeout);
+			close(pfd[0]);
+			return 0;
+		}
+		if (pid && now() - last > HEARTBEAT_SECS) {
+			printf("# %s still running after %.0f s\n", name, now() - start);
+			fflush(stdout);
+			last = now();
+		}
+	}
+	relay(buf, &len, 1);
+	close(pfd[0]);
+	if (pid)
+		waitpid(pid, &st, 0);
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return 1;
+	if (WIFEXITED(st))
+		snprintf(why, whylen, "exit status %d", WEXITSTATUS(st));
+	else
+		snprintf(why, whylen, "killed by signal %d", WTERMSIG(st));
+	return 0;
+}
+
+int main(void)
+{
+	char *names[MAX_TESTS], why[128];
+	int n = 0, i, failed = 0;
+	struct dirent *de;
+	DIR *d;
+
+	setup();
+	read_cmdline();
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (want_shell) {
+		printf("kckpt: interactive shell; `exit` powers off\n");
+		run("/bin/busybox", (char *[]){ "setsid", "cttyhack", "sh", NULL });
+		guest_exit(0);
+	}
+	d = opendir("/tests");
+	while (d && (de = readdir(d)) && n < MAX_TESTS) {
+		if (de->d_name[0] != '.' && selected(de->d_name))
+			names[n++] = strdup(de->d_name);
+	}
+	if (d)
+		closedir(d);
+	qsort(names, n, sizeof(*names), cmp);
+	printf("KTAP version 1\n1..%d\n", n);
+	for (i = 0; i < n; i++) {
+		why[0] = 0;
+		if (run_test(names[i], why, sizeof(why))) {
+			printf("ok %d %s\n", i + 1, names[i]);
+		} else {
+			printf("not ok %d %s # %s\n", i + 1, names[i], why);
+			failed++;
+		}
+	}
+	printf("# kckpt-init: %d passed, %d failed\n", n - failed, failed);
+	guest_exit(failed ? 1 : 0);
+	return 0;
+}

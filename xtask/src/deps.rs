@@ -1,0 +1,92 @@
+//! Debian packages the project needs. As root they are installed with
+//! apt-get; otherwise the one `apt-get install` line is printed.
+
+use anyhow::{bail, Context, Result};
+use xshell::{cmd, Shell};
+
+/// Host packages: QEMU, the kernel build, 32-bit static userspace.
+pub const PACKAGES: &[&str] = &[
+    "qemu-system-x86",
+    "make",
+    "gcc",
+    "flex",
+    "bison",
+    "bc",
+    "libelf-dev",
+    "libssl-dev",
+    "cpio",
+    "xz-utils",
+    "gcc-multilib",
+    "git",
+    "perl",
+    "python3",
+    "rsync",
+    "kmod",
+];
+
+fn missing(sh: &Shell) -> Vec<&'static str> {
+    PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| {
+            let fmt = "${Status}";
+            let out = cmd!(sh, "dpkg-query -W -f={fmt} {p}")
+                .quiet()
+                .ignore_status()
+                .read()
+                .unwrap_or_default();
+            !out.contains("install ok installed")
+        })
+        .collect()
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")))
+        .unwrap_or(false)
+}
+
+/// `apt-get update`, tolerating a broken index of a secondary architecture
+/// (seen here: the i386 security index mid-sync): install still works.
+pub fn apt_update(sh: &Shell) -> Result<()> {
+    eprintln!("$ apt-get update");
+    let out = cmd!(sh, "apt-get update -q").quiet().ignore_status().output()?;
+    if !out.status.success() {
+        eprintln!(
+            "warning: apt-get update reported errors (continuing):\n{}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+pub fn run() -> Result<()> {
+    let sh = Shell::new()?;
+    let miss = missing(&sh);
+    if miss.is_empty() {
+        println!("deps: all {} packages installed", PACKAGES.len());
+        return Ok(());
+    }
+    if !is_root() {
+        bail!(
+            "missing packages; run as root:\n  apt-get install -y {}",
+            miss.join(" ")
+        );
+    }
+    apt_update(&sh)?;
+    eprintln!("$ apt-get install -y {}", miss.join(" "));
+    cmd!(sh, "apt-get install -y -q --no-install-recommends {miss...}")
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .run()
+        .context("apt-get install failed")?;
+    Ok(())
+}
+
+/// Called by build-kernel and test-vm: install only when something is missing.
+pub fn ensure() -> Result<()> {
+    let sh = Shell::new()?;
+    if missing(&sh).is_empty() {
+        return Ok(());
+    }
+    run()
+}
