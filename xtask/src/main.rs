@@ -7,6 +7,7 @@ mod build;
 mod cache;
 mod config;
 mod deps;
+mod export;
 mod ktap;
 mod patch;
 mod pin;
@@ -41,6 +42,8 @@ enum Cmd {
     },
     /// Build what is missing, boot the i386 guest, run the guest tests.
     TestVm(test_vm::Args),
+    /// Write the kernel series for the mailing list (nothing is sent).
+    ExportPatches(export::Args),
     /// Check that the harness tells panic, hang and test failure apart.
     Selftest,
     /// Benchmarks (`harness`).
@@ -54,6 +57,7 @@ fn main() {
         Cmd::BuildKernel(a) => build::run(&a).map(|_| 0),
         Cmd::PinKernel { version } => pin::pin_kernel(&version).map(|()| 0),
         Cmd::TestVm(a) => test_vm::run(&a),
+        Cmd::ExportPatches(a) => export::run(&a).map(|()| 0),
         Cmd::Selftest => selftest::run(),
         Cmd::Bench(a) => bench::run(&a).map(|()| 0),
     };

@@ -45,8 +45,9 @@ pub fn series(dir: &Path) -> Result<Vec<PathBuf>> {
         .collect()
 }
 
+/// `patches/`, or `$KCKPT_PATCHES` (bisect builds a prefix of the series).
 pub fn patches_dir() -> PathBuf {
-    crate::repo_root().join("patches")
+    std::env::var_os("KCKPT_PATCHES").map_or_else(|| crate::repo_root().join("patches"), PathBuf::from)
 }
 
 /// The pristine tree for a pin: cache/src-<hash>/linux, a git repo whose one

@@ -1,0 +1,282 @@
+//! export-patches: the kernel series as a mailing-list series — format-patch
+//! with cover letter, thread, version and base; checkpatch, Signed-off-by,
+//! subject prefix and (optionally) bisect gates; recipients from
+//! get_maintainer.pl; range-diff against the previous exported version.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use xshell::{cmd, Shell};
+
+use crate::{build, cache, patch, pin};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Series version (vN in the subject); v2+ carries a range-diff to v(N-1).
+    #[arg(short = 'v', long = "reroll-count", default_value_t = 1)]
+    pub version: u32,
+    #[arg(long)]
+    pub to: Vec<String>,
+    #[arg(long)]
+    pub cc: Vec<String>,
+    /// Output directory (default: target/patches-vN).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Add this Signed-off-by ("Name <mail>") where a patch lacks one.
+    #[arg(long)]
+    pub signoff: Option<String>,
+    /// Build and test every prefix of the series.
+    #[arg(long)]
+    pub bisect: bool,
+}
+
+/// Expected subject prefixes for the paths a patch touches.
+pub fn expected_prefixes(paths: &[String]) -> BTreeSet<&'static str> {
+    let rules: &[(&str, &str)] = &[
+        ("arch/x86/entry/syscalls/", "x86/syscalls"),
+        ("fs/binfmt_cr", "fs: binfmt_cr"),
+        ("kernel/checkpoint", "checkpoint"),
+        ("rust/", "rust"),
+        ("scripts/generate_rust_target", "rust"),
+        ("arch/x86/Makefile", "x86/rust"),
+        ("Documentation/", "Documentation"),
+        ("arch/x86/", "x86"),
+        ("include/uapi/", "uapi"),
+    ];
+    paths
+        .iter()
+        .filter_map(|p| rules.iter().find(|(pre, _)| p.starts_with(pre)).map(|(_, s)| *s))
+        .collect()
+}
+
+/// Does the subject's prefix (text before the last ": ") name one of the
+/// touched subsystems? Accepts `a: b:` stacks and `a/b:` forms.
+pub fn prefix_ok(subject: &str, expected: &BTreeSet<&str>) -> bool {
+    let Some((pre, _)) = subject.rsplit_once(": ") else { return false };
+    let pre = pre.trim().to_ascii_lowercase();
+    expected.is_empty()
+        || expected.iter().any(|e| {
+            let e = e.to_ascii_lowercase();
+            pre.contains(&e) || e.split([':', '/', ' ']).filter(|w| !w.is_empty()).all(|w| pre.contains(w))
+        })
+}
+
+struct Gate {
+    subject: String,
+    checkpatch: String,
+    signoff: bool,
+    prefix: bool,
+    recipients: Vec<String>,
+}
+
+fn git(sh: &Shell) -> xshell::Cmd<'_> {
+    cmd!(sh, "git -c user.name=kckpt -c user.email=kckpt@localhost")
+}
+
+pub fn run(a: &Args) -> Result<()> {
+    let sh = Shell::new()?;
+    let plan = build::plan(&sh)?;
+    let tarball = pin::fetch(&plan.pin)?;
+    let tree = patch::ensure_base(&plan.pin, &tarball)?;
+    patch::apply(&tree, &plan.patches)?;
+    std::fs::write(tree.join(".kckpt-applied"), &plan.tree_key)?;
+    if plan.patches.is_empty() {
+        bail!("patches/ is empty: nothing to export");
+    }
+    let _d = sh.push_dir(&tree);
+    let base = git(&sh).args(["rev-parse", patch::BASE_TAG]).quiet().read()?;
+    let commits: Vec<String> = git(&sh)
+        .args(["rev-list", "--reverse", &format!("{}..HEAD", patch::BASE_TAG)])
+        .quiet()
+        .read()?
+        .lines()
+        .map(String::from)
+        .collect();
+    let mut gates = Vec::new();
+    for c in &commits {
+        gates.push(gate(&sh, &tree, c)?);
+    }
+    let out = a.out.clone().unwrap_or_else(|| crate::repo_root().join(format!("target/patches-v{}", a.version)));
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out)?;
+
+    // Recipients: union of get_maintainer.pl over the patches, plus --to/--cc.
+    let mut cc: BTreeSet<String> = gates.iter().flat_map(|g| g.recipients.iter().cloned()).collect();
+    cc.extend(a.cc.iter().cloned());
+    let to: Vec<String> = if a.to.is_empty() { vec!["linux-kernel@vger.kernel.org".into()] } else { a.to.clone() };
+    let mut fpargs: Vec<String> = vec![
+        "format-patch".into(),
+        "--cover-letter".into(),
+        "--thread".into(),
+        format!("-v{}", a.version),
+        format!("--base={base}"),
+        "-o".into(),
+        out.display().to_string(),
+    ];
+    fpargs.extend(to.iter().map(|t| format!("--to={t}")));
+    fpargs.extend(cc.iter().map(|c| format!("--cc={c}")));
+    let (name, mail) = match &a.signoff {
+        Some(s) => {
+            let (n, m) = s.split_once('<').context("--signoff wants \"Name <mail>\"")?;
+            fpargs.push("--signoff".into());
+            (n.trim().to_string(), m.trim_end_matches('>').trim().to_string())
+        }
+        None => ("kckpt".into(), "kckpt@localhost".into()),
+    };
+    if a.version > 1 {
+        let prev = format!("kckpt-export-v{}", a.version - 1);
+        if git(&sh).args(["rev-parse", "-q", "--verify", &prev]).quiet().ignore_stdout().run().is_ok() {
+            fpargs.push(format!("--range-diff={}..{prev}", patch::BASE_TAG));
+        } else {
+            eprintln!("warning: no recorded export {prev}: no range-diff");
+        }
+    }
+    fpargs.push(format!("{}..HEAD", patch::BASE_TAG));
+    cmd!(sh, "git -c user.name={name} -c user.email={mail}").args(&fpargs).quiet().run().context("git format-patch")?;
+    git(&sh).args(["tag", "-f", &format!("kckpt-export-v{}", a.version), "HEAD"]).quiet().run()?;
+
+    let evidence = evidence(&plan.key);
+    fill_cover(&out, &gates, &evidence, &plan)?;
+    println!("series v{} ({} patches) in {}", a.version, gates.len(), out.display());
+    println!("{:<4} {:<60} {:<10} {:<8} {:<7}", "#", "subject", "checkpatch", "sign-off", "prefix");
+    let mut bad = 0;
+    for (i, g) in gates.iter().enumerate() {
+        let cp_ok = g.checkpatch == "clean";
+        bad += usize::from(!cp_ok || !g.signoff || !g.prefix);
+        println!(
+            "{:<4} {:<60} {:<10} {:<8} {:<7}",
+            i + 1,
+            g.subject.chars().take(60).collect::<String>(),
+            g.checkpatch,
+            if g.signoff { "yes" } else { "MISSING" },
+            if g.prefix { "ok" } else { "WRONG" }
+        );
+    }
+    if a.bisect {
+        bisect(&sh, &tree, &commits)?;
+    }
+    println!("\nto send (nothing was sent):\n  git send-email {}/*.patch", out.display());
+    if bad > 0 {
+        bail!("{bad} patch(es) fail a gate; see the table");
+    }
+    Ok(())
+}
+
+fn gate(sh: &Shell, tree: &Path, commit: &str) -> Result<Gate> {
+    let subject = git(sh).args(["log", "-1", "--format=%s", commit]).quiet().read()?;
+    let body = git(sh).args(["log", "-1", "--format=%B", commit]).quiet().read()?;
+    let files: Vec<String> = git(sh)
+        .args(["diff-tree", "--no-commit-id", "--name-only", "-r", commit])
+        .quiet()
+        .read()?
+        .lines()
+        .map(String::from)
+        .collect();
+    let p = git(sh).args(["format-patch", "-1", "--stdout", commit]).quiet().output()?.stdout;
+    let tmp = cache::root().join("export-one.patch");
+    std::fs::write(&tmp, &p)?;
+    let cp = cmd!(sh, "perl scripts/checkpatch.pl --strict --terse --no-summary --show-types {tmp}")
+        .quiet()
+        .ignore_status()
+        .read()
+        .unwrap_or_default();
+    let n = cp.lines().filter(|l| l.contains("ERROR:") || l.contains("WARNING:") || l.contains("CHECK:")).count();
+    let checkpatch = if n == 0 { "clean".into() } else { format!("{n} issues") };
+    if n > 0 {
+        eprintln!("checkpatch on \"{subject}\":\n{cp}");
+    }
+    let gm = cmd!(sh, "perl scripts/get_maintainer.pl --no-rolestats --no-git --no-git-fallback --no-tree {tmp}")
+        .quiet()
+        .ignore_status()
+        .read()
+        .unwrap_or_default();
+    let _ = tree;
+    Ok(Gate {
+        subject: subject.clone(),
+        checkpatch,
+        signoff: body.lines().any(|l| l.starts_with("Signed-off-by: ")),
+        prefix: prefix_ok(&subject, &expected_prefixes(&files)),
+        recipients: gm.lines().map(|l| l.trim().to_string()).filter(|l| l.contains('@')).collect(),
+    })
+}
+
+fn evidence(key: &str) -> String {
+    let p = cache::root().join("evidence").join(format!("{key}.json"));
+    match std::fs::read_to_string(&p).ok().and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok()) {
+        Some(v) => format!(
+            "Tested with `cargo xtask test-vm` on exactly this series:\n  kernel {}, {}, accel {}\n  {} passed, {} failed ({})\n\n{}",
+            v["kernel_version"].as_str().unwrap_or("?"),
+            v["qemu"].as_str().unwrap_or("?"),
+            v["accel"].as_str().unwrap_or("?"),
+            v["passed"],
+            v["failed"],
+            v["verdict"].as_str().unwrap_or("?"),
+            v["ktap"].as_str().unwrap_or("").lines().filter(|l| !l.starts_with('#')).map(|l| format!("  {l}\n")).collect::<String>()
+        ),
+        None => "NO EVIDENCE: `cargo xtask test-vm` has not been run on this exact series.".into(),
+    }
+}
+
+fn fill_cover(out: &Path, gates: &[Gate], evidence: &str, plan: &build::Plan) -> Result<()> {
+    let tmpl = std::fs::read_to_string(crate::repo_root().join("patches/cover-letter.tmpl"))
+        .context("patches/cover-letter.tmpl")?;
+    let cover = std::fs::read_dir(out)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.to_string_lossy().ends_with("0000-cover-letter.patch"))
+        .context("no cover letter written")?;
+    let text = std::fs::read_to_string(&cover)?;
+    let (title, body) = tmpl.split_once('\n').context("template: first line is the title")?;
+    let gates_text: String = gates
+        .iter()
+        .map(|g| format!("  {:<10} {}\n", g.checkpatch, g.subject))
+        .collect();
+    let body = body
+        .replace("@EVIDENCE@", evidence)
+        .replace("@CHECKPATCH@", &gates_text)
+        .replace("@KERNEL@", &format!("{} {}", plan.pin.package, plan.pin.version));
+    let text = text.replace("*** SUBJECT HERE ***", title.trim()).replace("*** BLURB HERE ***", body.trim());
+    std::fs::write(&cover, text)?;
+    Ok(())
+}
+
+fn bisect(sh: &Shell, tree: &Path, commits: &[String]) -> Result<()> {
+    let exe = std::env::current_exe()?;
+    println!("\nbisect: every prefix of the series");
+    println!("{:<4} {:<12} {:<8} {:<8}", "#", "commit", "build", "test-vm");
+    let series = patch::series(&patch::patches_dir())?;
+    for (i, c) in commits.iter().enumerate() {
+        // Build each prefix through build-kernel with a temporary series file.
+        let dir = cache::root().join(format!("bisect-{}", i + 1));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        for p in &series[..=i] {
+            std::fs::copy(p, dir.join(p.file_name().unwrap()))?;
+        }
+        let b = std::process::Command::new(&exe).arg("build-kernel").env("KCKPT_PATCHES", &dir).output()?;
+        let t = if b.status.success() {
+            let r = std::process::Command::new(&exe).arg("test-vm").env("KCKPT_PATCHES", &dir).output()?;
+            if r.status.success() { "pass" } else { "FAIL" }
+        } else {
+            "-"
+        };
+        println!("{:<4} {:<12} {:<8} {:<8}", i + 1, &c[..12], if b.status.success() { "ok" } else { "FAIL" }, t);
+    }
+    let _ = (sh, tree);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_follow_touched_paths() {
+        let e = expected_prefixes(&["arch/x86/entry/syscalls/syscall_32.tbl".into(), "include/linux/syscalls.h".into()]);
+        assert!(prefix_ok("x86/syscalls: add checkpoint at 327", &e));
+        assert!(!prefix_ok("add checkpoint syscall", &e));
+        let e = expected_prefixes(&["fs/binfmt_cr.c".into()]);
+        assert!(prefix_ok("fs: binfmt_cr: restart a process from its image", &e));
+        assert!(!prefix_ok("mm: restart", &e));
+    }
+}
