@@ -25,19 +25,21 @@ pub const PACKAGES: &[&str] = &[
 ];
 
 fn missing(sh: &Shell) -> Vec<&'static str> {
-    PACKAGES
-        .iter()
-        .copied()
-        .filter(|p| {
-            let fmt = "${Status}";
-            let out = cmd!(sh, "dpkg-query -W -f={fmt} {p}")
-                .quiet()
-                .ignore_status()
-                .read()
-                .unwrap_or_default();
-            !out.contains("install ok installed")
-        })
-        .collect()
+    // One dpkg-query for all packages: this runs before every test-vm.
+    let fmt = "${Package} ${Status}\n";
+    let out = cmd!(sh, "dpkg-query -W -f={fmt} {PACKAGES...}")
+        .quiet()
+        .ignore_status()
+        .ignore_stderr()
+        .read()
+        .unwrap_or_default();
+    let installed: Vec<&str> = out
+        .lines()
+        .filter(|l| l.ends_with("install ok installed"))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(|p| p.split(':').next().unwrap_or(p))
+        .collect();
+    PACKAGES.iter().copied().filter(|p| !installed.contains(p)).collect()
 }
 
 fn is_root() -> bool {
