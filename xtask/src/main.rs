@@ -8,6 +8,7 @@ mod cache;
 mod config;
 mod deps;
 mod export;
+mod inspect;
 mod ktap;
 mod patch;
 mod pin;
@@ -44,6 +45,8 @@ enum Cmd {
     TestVm(test_vm::Args),
     /// Write the kernel series for the mailing list (nothing is sent).
     ExportPatches(export::Args),
+    /// Validate a kckpt image and print a summary (or --json).
+    Inspect(inspect::Args),
     /// Check that the harness tells panic, hang and test failure apart.
     Selftest,
     /// Benchmarks (`harness`).
@@ -58,6 +61,7 @@ fn main() {
         Cmd::PinKernel { version } => pin::pin_kernel(&version).map(|()| 0),
         Cmd::TestVm(a) => test_vm::run(&a),
         Cmd::ExportPatches(a) => export::run(&a).map(|()| 0),
+        Cmd::Inspect(a) => inspect::run(&a).map(|()| 0),
         Cmd::Selftest => selftest::run(),
         Cmd::Bench(a) => bench::run(&a).map(|()| 0),
     };

@@ -1,0 +1,151 @@
+//! `Builder`: a minimal valid image from scratch, for tests and the fuzzer.
+//! Add segments in ascending address order; `build` lays the file out.
+
+use crate::consts::*;
+use crate::model::*;
+use crate::PAGE_SIZE;
+
+/// Builds an [`Image`] plus its segment contents.
+#[derive(Debug, Clone)]
+pub struct Builder {
+    img: Image,
+    data: Vec<Vec<u8>>,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn default_regs() -> Regs {
+    Regs {
+        eax: 1,
+        orig_eax: u32::MAX,
+        ds: USER_DS,
+        es: USER_DS,
+        ss: USER_DS,
+        cs: USER_CS,
+        eflags: 0x202,
+        eip: 0x0804_8000,
+        esp: 0xbfff_f000,
+        ..Regs::default()
+    }
+}
+
+impl Builder {
+    /// No segments, default registers, all signals SIG_DFL, cwd "/".
+    pub fn new() -> Self {
+        let mut psinfo = vec![0u8; PRPSINFO_SIZE];
+        psinfo[28..32].copy_from_slice(b"test");
+        let mut fx = vec![0u8; FXSAVE_SIZE];
+        fx[24..28].copy_from_slice(&0x1f80u32.to_le_bytes());
+        fx[0..2].copy_from_slice(&0x037fu16.to_le_bytes());
+        let img = Image {
+            prstatus: Prstatus { pid: 1, regs: default_regs(), raw: vec![0; PRSTATUS_SIZE] },
+            prpsinfo: Prpsinfo::from_raw(&psinfo),
+            auxv: vec![(6, PAGE_SIZE), (0, 0)],
+            files: Vec::new(),
+            files_raw: Vec::new(),
+            fpregs: vec![0; FPREGS_SIZE],
+            fxsave: Fxsave(fx),
+            tls: [UserDesc::empty(6), UserDesc::empty(7), UserDesc::empty(8)],
+            state: KckptState {
+                mm: MmFields::default(),
+                vdso_base: 0,
+                umask: 0o022,
+                sigblocked: 0,
+                sigactions: vec![Sigaction::default(); NSIG],
+                vmas: Vec::new(),
+                fds: Vec::new(),
+                cwd: b"/".to_vec(),
+            },
+            segments: Vec::new(),
+            extra_notes: Vec::new(),
+            notes: Vec::new(),
+        };
+        Builder { img, data: Vec::new() }
+    }
+
+    /// A segment at `vaddr` (page-aligned) of `pages` pages; `data` fills its start.
+    pub fn segment(mut self, vaddr: u32, pages: u32, pf: u32, vma_flags: u32, data: Vec<u8>) -> Self {
+        let memsz = pages.saturating_mul(PAGE_SIZE);
+        self.img.segments.push(Segment { vaddr, memsz, offset: 0, flags: pf });
+        let end = vaddr.wrapping_add(memsz);
+        self.img.state.vmas.push(Vma { start: vaddr, end, flags: vma_flags, pgoff: 0 });
+        self.data.push(data);
+        self
+    }
+
+    /// An NT_FILE entry (and marks nothing else; pair with `VMA_FILE`).
+    pub fn file_mapping(mut self, start: u32, end: u32, pgoff: u32, path: &str) -> Self {
+        self.img.files.push(FileEntry { start, end, pgoff, path: path.as_bytes().to_vec() });
+        self
+    }
+
+    pub fn regs(mut self, regs: Regs) -> Self {
+        self.img.prstatus.regs = regs;
+        self
+    }
+
+    pub fn pid(mut self, pid: u32) -> Self {
+        self.img.prstatus.pid = pid;
+        self
+    }
+
+    pub fn mm(mut self, mm: MmFields) -> Self {
+        self.img.state.mm = mm;
+        self
+    }
+
+    pub fn vdso_base(mut self, v: u32) -> Self {
+        self.img.state.vdso_base = v;
+        self
+    }
+
+    /// Signal `sig` (1..=64) gets action `a`.
+    pub fn sigaction(mut self, sig: usize, a: Sigaction) -> Self {
+        if let Some(slot) = sig.checked_sub(1).and_then(|k| self.img.state.sigactions.get_mut(k)) {
+            *slot = a;
+        }
+        self
+    }
+
+    pub fn sigblocked(mut self, mask: u64) -> Self {
+        self.img.state.sigblocked = mask;
+        self
+    }
+
+    /// A regular file open at `fd`.
+    pub fn fd(mut self, fd: u32, flags: u32, pos: u64, path: &str) -> Self {
+        let path = path.as_bytes().to_vec();
+        self.img.state.fds.push(Fd { fd, flags, pos, mode: S_IFREG, path });
+        self
+    }
+
+    pub fn cwd(mut self, cwd: &str) -> Self {
+        self.img.state.cwd = cwd.as_bytes().to_vec();
+        self
+    }
+
+    pub fn tls(mut self, i: usize, d: UserDesc) -> Self {
+        if let Some(slot) = self.img.tls.get_mut(i) {
+            *slot = d;
+        }
+        self
+    }
+
+    /// The image (laid out) and the per-segment data.
+    pub fn build(self) -> (Image, Vec<Vec<u8>>) {
+        let mut img = self.img;
+        img.relayout();
+        (img, self.data)
+    }
+
+    /// The written image file.
+    pub fn bytes(self) -> Vec<u8> {
+        let (img, data) = self.build();
+        let refs: Vec<&[u8]> = data.iter().map(|d| d.as_slice()).collect();
+        img.to_bytes(&refs).unwrap_or_default()
+    }
+}

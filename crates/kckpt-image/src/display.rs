@@ -1,0 +1,148 @@
+//! A `readelf`-like human summary of an image.
+//! `Image::summary(Some(file))` also counts present vs zero/hole pages.
+
+use std::fmt;
+
+use crate::consts::*;
+use crate::model::*;
+
+/// Display adapter; `file` (the whole image) enables page counts.
+pub struct Summary<'a> {
+    img: &'a Image,
+    file: Option<&'a [u8]>,
+}
+
+impl Image {
+    pub fn summary<'a>(&'a self, file: Option<&'a [u8]>) -> Summary<'a> {
+        Summary { img: self, file }
+    }
+}
+
+impl fmt::Display for Image {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.summary(None).fmt(f)
+    }
+}
+
+fn pf(flags: u32) -> String {
+    let b = |bit, c| if flags & bit != 0 { c } else { '-' };
+    [b(PF_R, 'R'), b(PF_W, 'W'), b(PF_X, 'X')].iter().collect()
+}
+
+fn vma_flags(flags: u32) -> String {
+    let names = [(VMA_GROWSDOWN, "stack"), (VMA_FILE, "file"), (VMA_HEAP, "heap")];
+    let v: Vec<&str> = names.iter().filter(|(b, _)| flags & b != 0).map(|(_, n)| *n).collect();
+    v.join(",")
+}
+
+impl fmt::Display for Summary<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.header(f)?;
+        self.registers(f)?;
+        self.segments(f)?;
+        self.mm(f)?;
+        self.signals(f)?;
+        self.fds(f)
+    }
+}
+
+impl Summary<'_> {
+    fn header(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = self.img;
+        writeln!(f, "kckpt image v1: ELF32 LSB CORE, Intel 80386, {} program headers", i.phnum())?;
+        writeln!(f, "  pid {}  comm {:?}  args {:?}", i.prstatus.pid, i.prpsinfo.fname, i.prpsinfo.psargs)?;
+        writeln!(f, "Notes:")?;
+        for n in &i.notes {
+            writeln!(f, "  {:<6} {:#010x}  at {:#08x}  descsz {}", n.name, n.ntype, n.offset, n.descsz)?;
+        }
+        Ok(())
+    }
+
+    fn registers(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "Registers:")?;
+        let a = self.img.prstatus.regs.to_array();
+        for (row_names, row_vals) in REG_NAMES.chunks(6).zip(a.chunks(6)) {
+            write!(f, " ")?;
+            for (n, v) in row_names.iter().zip(row_vals) {
+                write!(f, " {n:>8}={v:08x}")?;
+            }
+            writeln!(f)?;
+        }
+        let fx = &self.img.fxsave;
+        writeln!(f, "  mxcsr={:08x}", fx.mxcsr())?;
+        for (k, t) in self.img.tls.iter().enumerate() {
+            writeln!(
+                f,
+                "  tls[{k}] entry {} base {:#x} limit {:#x} flags {:#x}",
+                t.entry_number, t.base_addr, t.limit, t.flags
+            )?;
+        }
+        Ok(())
+    }
+
+    fn segments(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "Segments:")?;
+        writeln!(f, "  {:<23} {:<3} {:>10} {:>10}  {:<16} pages", "vaddr", "flg", "offset", "size", "vma")?;
+        let counts = self.file.map(|b| self.img.page_counts(b));
+        for (i, s) in self.img.segments.iter().enumerate() {
+            let end = s.vaddr as u64 + s.memsz as u64;
+            let vma = self.img.state.vmas.get(i).map_or(String::new(), |v| vma_flags(v.flags));
+            let pages = match counts.as_ref().and_then(|c| c.get(i)) {
+                Some((p, h)) => format!("{p} present, {h} zero/hole"),
+                None => format!("{}", s.memsz / crate::PAGE_SIZE),
+            };
+            writeln!(
+                f,
+                "  {:08x}-{:08x}       {} {:#10x} {:#10x}  {:<16} {pages}",
+                s.vaddr, end, pf(s.flags), s.offset, s.memsz, vma
+            )?;
+        }
+        Ok(())
+    }
+
+    fn mm(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = &self.img.state;
+        writeln!(f, "mm:")?;
+        for (n, v) in MM_NAMES.iter().zip(st.mm.to_array()) {
+            writeln!(f, "  {n:<12} {v:#010x}")?;
+        }
+        writeln!(f, "  vdso_base    {:#010x}", st.vdso_base)?;
+        writeln!(f, "  umask        {:#05o}", st.umask)?;
+        let auxv: Vec<String> = self.img.auxv.iter().map(|(k, v)| format!("{k}={v:#x}")).collect();
+        writeln!(f, "  auxv         {}", auxv.join(" "))
+    }
+
+    fn signals(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = &self.img.state;
+        writeln!(f, "Signals: blocked {:#018x}", st.sigblocked)?;
+        for (k, a) in st.sigactions.iter().enumerate().filter(|(_, a)| a.handler != 0) {
+            let h = match a.handler {
+                1 => "SIG_IGN".to_string(),
+                h => format!("{h:#010x}"),
+            };
+            writeln!(
+                f,
+                "  {:>2}: handler {h} flags {:#x} restorer {:#x} mask {:#x}",
+                k + 1,
+                a.flags,
+                a.restorer,
+                a.mask
+            )?;
+        }
+        Ok(())
+    }
+
+    fn fds(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = &self.img.state;
+        writeln!(f, "Files:")?;
+        for d in &st.fds {
+            let path = String::from_utf8_lossy(&d.path);
+            writeln!(f, "  fd {:>3} flags {:#o} pos {} {path}", d.fd, d.flags, d.pos)?;
+        }
+        for e in &self.img.files {
+            let path = String::from_utf8_lossy(&e.path);
+            writeln!(f, "  map {:08x}-{:08x} pgoff {:#x} {path}", e.start, e.end, e.pgoff)?;
+        }
+        writeln!(f, "cwd: {}", String::from_utf8_lossy(&st.cwd))
+    }
+}

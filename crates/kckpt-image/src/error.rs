@@ -1,0 +1,231 @@
+//! Every way an image can break the format, one variant per loader rule.
+//! `Display` names the rule so `inspect` and the fuzzer can report it.
+
+use std::fmt;
+
+/// A rule of `docs/image-format.md` that an image breaks (or an I/O failure).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// Shorter than the 52-byte ELF header.
+    FileTooSmall { len: u64 },
+    /// `e_ident` does not start with `\x7fELF`.
+    BadMagic,
+    /// `e_ident[EI_CLASS/EI_DATA/EI_VERSION]` is not 32-bit/little-endian/1.
+    BadIdent { field: &'static str, value: u8 },
+    /// An ELF header field differs from the value the format fixes.
+    BadHeaderField { field: &'static str, value: u32, expected: u32 },
+    /// `e_phnum` is 0 or above `1 + 1024`.
+    BadPhnum { phnum: u32 },
+    /// The program header table extends past the end of the file.
+    PhdrsOutsideFile,
+    /// Program header 0 is not `PT_NOTE`.
+    FirstNotNote { p_type: u32 },
+    /// Program header `i` (i >= 1) is not `PT_LOAD` (so not exactly one `PT_NOTE`).
+    NotLoad { i: usize, p_type: u32 },
+    /// `PT_NOTE` field differs from the layout (offset right after the phdrs, align 4).
+    NoteSegment { field: &'static str, value: u32, expected: u32 },
+    /// `PT_NOTE` size is 0 or not a multiple of 4.
+    NoteSegmentSize { filesz: u32 },
+    /// `PT_NOTE` extends past the end of the file.
+    NoteSegmentOutsideFile,
+    /// A note header, name or descriptor (padded to 4) runs past the `PT_NOTE` segment.
+    NoteTruncated { offset: usize },
+    /// A required note appears more than once.
+    DuplicateNote { note: &'static str },
+    /// A required note is absent.
+    MissingNote { note: &'static str },
+    /// A fixed-size note has the wrong `descsz`.
+    NoteSize { note: &'static str, descsz: u32, expected: u32 },
+    /// `NT_AUXV` is not u32 pairs ending at (and only at) `AT_NULL`, or too long.
+    BadAuxv { why: &'static str },
+    /// `PT_LOAD[i]` `p_vaddr`, `p_offset` or `p_memsz` is not page-aligned.
+    SegmentUnaligned { i: usize, field: &'static str },
+    /// `PT_LOAD[i]` has `p_filesz != p_memsz`.
+    SegmentFileszMismatch { i: usize },
+    /// `PT_LOAD[i]` has `p_memsz == 0` (a VMA is never empty).
+    SegmentEmpty { i: usize },
+    /// `PT_LOAD[i]` has `p_align != 4096` or `p_paddr != 0`.
+    SegmentField { i: usize, field: &'static str, value: u32 },
+    /// `PT_LOAD[i]` has a flag other than `PF_R|PF_W|PF_X`.
+    UnknownSegmentFlags { i: usize, flags: u32 },
+    /// `p_vaddr + p_memsz` of `PT_LOAD[i]` overflows or exceeds `TASK_SIZE`.
+    SegmentAboveTaskSize { i: usize },
+    /// `PT_LOAD[i]` starts below the end of `PT_LOAD[i-1]` (not ascending / overlapping).
+    SegmentOverlap { i: usize },
+    /// `PT_LOAD[i]` overlaps the vDSO (text or vvar) pages at `vdso_base`.
+    SegmentOverlapsVdso { i: usize },
+    /// `p_offset + p_filesz` of `PT_LOAD[i]` exceeds the file size.
+    SegmentOutsideFile { i: usize },
+    /// `PT_LOAD[i]` file data is not after the notes / after `PT_LOAD[i-1]`'s data.
+    SegmentFileOverlap { i: usize },
+    /// The kckpt descriptor is shorter than a field it must contain.
+    KckptTruncated { what: &'static str },
+    /// `kckpt_state.magic` is wrong.
+    KckptMagic { value: u32 },
+    /// `kckpt_state.version` is not 1.
+    KckptVersion { value: u32 },
+    /// `kckpt_state.size` differs from the note's `descsz`.
+    KckptSize { size: u32, descsz: u32 },
+    /// `kckpt_state.flags` has a bit set.
+    UnknownFlags { flags: u32 },
+    /// An mm field is not below `TASK_SIZE`.
+    MmField { field: &'static str, value: u32 },
+    /// `brk < start_brk`.
+    BrkBelowStart { start_brk: u32, brk: u32 },
+    /// `vdso_base` is not page-aligned or its pages are not below `TASK_SIZE`.
+    BadVdsoBase { value: u32 },
+    /// `nr_vmas` differs from the number of `PT_LOAD` headers.
+    VmaCount { nr_vmas: u32, loads: u32 },
+    /// `cwd_len` is not in 1..=4096.
+    CwdLen { len: u32 },
+    /// `kckpt_sigaction[sig-1].pad` is not 0.
+    SigactionPad { sig: u32 },
+    /// `kckpt_sigaction[sig-1]` handler or restorer not below `TASK_SIZE`.
+    SigactionAddr { sig: u32, field: &'static str, value: u32 },
+    /// An mm start/end pair is reversed (`start_code <= end_code`, ...).
+    MmOrder { start: &'static str, end: &'static str },
+    /// `umask` has bits above 0777.
+    BadUmask { umask: u32 },
+    /// `kckpt_fd[i].pos` above `INT64_MAX`.
+    FdPos { i: usize, pos: u64 },
+    /// A segment selector in `pr_reg` fails `putreg()`'s check
+    /// (RPL != 3 and not null; or null cs/ss).
+    BadSelector { reg: &'static str, value: u32 },
+    /// The image file is setuid or setgid.
+    SetidFile { mode: u32 },
+    /// `kckpt_vma[i]` start/end differ from `PT_LOAD[i]`.
+    VmaMismatch { i: usize },
+    /// `kckpt_vma[i].flags` has a bit other than GROWSDOWN|FILE|HEAP.
+    VmaFlags { i: usize, flags: u32 },
+    /// `kckpt_fd[i].path_len` is not in 1..=4096.
+    FdPathLen { i: usize, len: u32 },
+    /// `kckpt_fd[i].mode` is not exactly `S_IFREG` (only regular files are recorded).
+    FdNotRegular { i: usize, mode: u32 },
+    /// A path is not NUL-terminated at `len - 1`, or has an earlier NUL.
+    PathNul { what: String },
+    /// Padding after a path is not zero.
+    PaddingNotZero { what: String },
+    /// Bytes left in the kckpt descriptor after cwd.
+    KckptTrailing { extra: usize },
+    /// MXCSR has bits the kernel's `xfpregs_set` rejects.
+    Mxcsr { value: u32 },
+    /// A TLS `user_desc` fails the kernel's `tls_desc_okay`.
+    TlsDesc { i: usize },
+    /// Writer: segment data longer than the segment.
+    DataTooLong { i: usize },
+    /// Writer: not one data slice per segment.
+    DataCount { expected: usize, got: usize },
+    /// I/O error while reading or writing.
+    Io(String),
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Io(e.to_string())
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use Error::*;
+        match self {
+            FileTooSmall { len } => write!(f, "file is {len} bytes, smaller than an ELF header"),
+            BadMagic => write!(f, "ELF header: bad magic (not \\x7fELF)"),
+            BadIdent { field, value } => write!(f, "ELF header: {field} is {value}"),
+            BadHeaderField { field, value, expected } => {
+                write!(f, "ELF header: {field} is {value:#x}, must be {expected:#x}")
+            }
+            BadPhnum { phnum } => write!(f, "ELF header: e_phnum {phnum} not in 1..=1025"),
+            PhdrsOutsideFile => write!(f, "program headers extend past the end of the file"),
+            FirstNotNote { p_type } => write!(f, "phdr 0: p_type {p_type:#x}, must be PT_NOTE"),
+            NotLoad { i, p_type } => write!(f, "phdr {i}: p_type {p_type:#x}, must be PT_LOAD"),
+            NoteSegment { field, value, expected } => {
+                write!(f, "PT_NOTE: {field} is {value:#x}, must be {expected:#x}")
+            }
+            NoteSegmentSize { filesz } => {
+                write!(f, "PT_NOTE: p_filesz {filesz:#x} is 0 or not 4-aligned")
+            }
+            NoteSegmentOutsideFile => write!(f, "PT_NOTE extends past the end of the file"),
+            NoteTruncated { offset } => {
+                write!(f, "note at file offset {offset:#x} runs past the PT_NOTE segment")
+            }
+            DuplicateNote { note } => write!(f, "note {note} appears more than once"),
+            MissingNote { note } => write!(f, "required note {note} is missing"),
+            NoteSize { note, descsz, expected } => {
+                write!(f, "note {note}: descsz {descsz}, must be {expected}")
+            }
+            BadAuxv { why } => write!(f, "NT_AUXV: {why}"),
+            SegmentUnaligned { i, field } => write!(f, "PT_LOAD[{i}]: {field} not page-aligned"),
+            SegmentFileszMismatch { i } => write!(f, "PT_LOAD[{i}]: p_filesz != p_memsz"),
+            SegmentEmpty { i } => write!(f, "PT_LOAD[{i}]: p_memsz is 0"),
+            SegmentField { i, field, value } => {
+                write!(f, "PT_LOAD[{i}]: {field} is {value:#x}")
+            }
+            UnknownSegmentFlags { i, flags } => {
+                write!(f, "PT_LOAD[{i}]: p_flags {flags:#x} has bits other than PF_R|PF_W|PF_X")
+            }
+            SegmentAboveTaskSize { i } => {
+                write!(f, "PT_LOAD[{i}]: p_vaddr + p_memsz overflows or exceeds TASK_SIZE")
+            }
+            SegmentOverlap { i } => {
+                write!(f, "PT_LOAD[{i}]: not above PT_LOAD[{}] (unordered or overlapping)", i.saturating_sub(1))
+            }
+            SegmentOverlapsVdso { i } => write!(f, "PT_LOAD[{i}]: overlaps vdso_base's pages"),
+            SegmentOutsideFile { i } => {
+                write!(f, "PT_LOAD[{i}]: p_offset + p_filesz exceeds the file size")
+            }
+            SegmentFileOverlap { i } => {
+                write!(f, "PT_LOAD[{i}]: file data not after the notes and the previous segment")
+            }
+            KckptTruncated { what } => write!(f, "kckpt note: truncated in {what}"),
+            KckptMagic { value } => write!(f, "kckpt note: magic {value:#x}, must be {:#x}", crate::KCKPT_MAGIC),
+            KckptVersion { value } => write!(f, "kckpt note: version {value}, only 1 is known"),
+            KckptSize { size, descsz } => {
+                write!(f, "kckpt note: size {size} != note descsz {descsz}")
+            }
+            UnknownFlags { flags } => write!(f, "kckpt note: unknown flags {flags:#x}"),
+            MmField { field, value } => {
+                write!(f, "kckpt note: {field} {value:#x} not below TASK_SIZE")
+            }
+            BrkBelowStart { start_brk, brk } => {
+                write!(f, "kckpt note: brk {brk:#x} below start_brk {start_brk:#x}")
+            }
+            BadVdsoBase { value } => {
+                write!(f, "kckpt note: vdso_base {value:#x} unaligned or beyond TASK_SIZE")
+            }
+            VmaCount { nr_vmas, loads } => {
+                write!(f, "kckpt note: nr_vmas {nr_vmas} != {loads} PT_LOAD headers")
+            }
+            CwdLen { len } => write!(f, "kckpt note: cwd_len {len} not in 1..=4096"),
+            SigactionPad { sig } => write!(f, "kckpt note: sigaction {sig}: pad is not 0"),
+            SigactionAddr { sig, field, value } => {
+                write!(f, "kckpt note: sigaction {sig}: {field} {value:#x} not below TASK_SIZE")
+            }
+            MmOrder { start, end } => write!(f, "kckpt note: {start} > {end}"),
+            BadUmask { umask } => write!(f, "kckpt note: umask {umask:#o} above 0777"),
+            FdPos { i, pos } => write!(f, "kckpt note: kckpt_fd[{i}] pos {pos:#x} above INT64_MAX"),
+            BadSelector { reg, value } => {
+                write!(f, "NT_PRSTATUS: {reg} {value:#x} is not a user (RPL 3) selector")
+            }
+            SetidFile { mode } => write!(f, "image file mode {mode:#o} is setuid/setgid"),
+            VmaMismatch { i } => write!(f, "kckpt note: kckpt_vma[{i}] does not match PT_LOAD[{i}]"),
+            VmaFlags { i, flags } => write!(f, "kckpt note: kckpt_vma[{i}] unknown flags {flags:#x}"),
+            FdPathLen { i, len } => write!(f, "kckpt note: kckpt_fd[{i}] path_len {len} not in 1..=4096"),
+            FdNotRegular { i, mode } => {
+                write!(f, "kckpt note: kckpt_fd[{i}] mode {mode:#o} is not S_IFREG")
+            }
+            PathNul { what } => write!(f, "kckpt note: {what}: NUL not exactly at len - 1"),
+            PaddingNotZero { what } => write!(f, "kckpt note: {what}: padding is not zero"),
+            KckptTrailing { extra } => write!(f, "kckpt note: {extra} bytes after cwd"),
+            Mxcsr { value } => write!(f, "NT_PRXFPREG: mxcsr {value:#x} has reserved bits"),
+            TlsDesc { i } => write!(f, "NT_386_TLS: user_desc {i} fails tls_desc_okay"),
+            DataTooLong { i } => write!(f, "write: data for segment {i} longer than the segment"),
+            DataCount { expected, got } => {
+                write!(f, "write: {got} data slices for {expected} segments")
+            }
+            Io(e) => write!(f, "I/O: {e}"),
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! Host-side reader, validator and writer for kckpt checkpoint images.
+//! The format is `docs/image-format.md`: an i386 ELF core with one extra "KCKPT" note.
+//!
+//! [`Image::parse`] enforces every rule the kernel loader enforces (it is the
+//! fuzzer's oracle), [`Image::write_to`] produces the exact sparse layout, and
+//! [`Builder`] makes small valid images for tests.
+
+mod builder;
+mod bytes;
+pub mod display;
+mod error;
+mod model;
+mod offsets;
+mod parse;
+mod write;
+
+pub use builder::Builder;
+pub use error::Error;
+pub use model::*;
+pub use parse::{check_file_mode, Limits};
+pub use write::Sink;
+
+/// `TASK_SIZE` of an i386 kernel with the 3G/1G split.
+pub const TASK_SIZE: u32 = 0xC000_0000;
+/// The i386 page size; every segment boundary is a multiple of it.
+pub const PAGE_SIZE: u32 = 4096;
+/// Most program headers a loader accepts: the note plus 1024 VMAs.
+pub const MAX_PHNUM: u32 = 1 + 1024;
+/// The kckpt note's format version this crate reads and writes.
+pub const KCKPT_VERSION: u32 = 1;
+/// `kckpt_state.magic`, "KCKP" little-endian.
+pub const KCKPT_MAGIC: u32 = 0x504b_434b;
+/// Longest path (`path_len`, `cwd_len`, including the NUL).
+pub const PATH_MAX: u32 = 4096;
+
+/// ELF and note constants used by the format.
+pub mod consts {
+    pub const EHDR_SIZE: usize = 52;
+    pub const PHDR_SIZE: usize = 32;
+    pub const ET_CORE: u16 = 4;
+    pub const EM_386: u16 = 3;
+    pub const PT_LOAD: u32 = 1;
+    pub const PT_NOTE: u32 = 4;
+    pub const PF_X: u32 = 1;
+    pub const PF_W: u32 = 2;
+    pub const PF_R: u32 = 4;
+    pub const NT_PRSTATUS: u32 = 1;
+    pub const NT_PRFPREG: u32 = 2;
+    pub const NT_PRPSINFO: u32 = 3;
+    pub const NT_AUXV: u32 = 6;
+    pub const NT_FILE: u32 = 0x4649_4c45;
+    pub const NT_PRXFPREG: u32 = 0x46e6_2b7f;
+    pub const NT_386_TLS: u32 = 0x200;
+    pub const NT_KCKPT_STATE: u32 = 1;
+    pub const PRSTATUS_SIZE: usize = 144;
+    pub const PRSTATUS_REG_OFF: usize = 72;
+    pub const PRSTATUS_PID_OFF: usize = 24;
+    pub const PRPSINFO_SIZE: usize = 124;
+    pub const FPREGS_SIZE: usize = 108;
+    pub const FXSAVE_SIZE: usize = 512;
+    pub const TLS_SIZE: usize = 48;
+    /// `AT_VECTOR_SIZE` on i386 (6.12): 2 * (3 + 22 + 1) words of `saved_auxv`.
+    pub const AUXV_MAX_BYTES: usize = 2 * (3 + 22 + 1) * 4;
+    /// Fixed part of `struct kckpt_state`, before `kckpt_vma[]`.
+    pub const KCKPT_FIXED_SIZE: usize = 1624;
+    pub const KCKPT_SIGACTION_OFF: usize = 88;
+    pub const SIGACTION_SIZE: usize = 24;
+    pub const NSIG: usize = 64;
+    pub const VMA_SIZE: usize = 16;
+    pub const FD_FIXED_SIZE: usize = 24;
+    pub const VMA_GROWSDOWN: u32 = 1;
+    pub const VMA_FILE: u32 = 2;
+    pub const VMA_HEAP: u32 = 4;
+    pub const S_IFMT: u32 = 0o170000;
+    pub const S_IFREG: u32 = 0o100000;
+}

@@ -1,0 +1,140 @@
+//! `Image::field_offsets`: where every header and note field sits in the file.
+//! The fuzzer mutates these ranges; names read like `phdr[2].p_vaddr`.
+
+use crate::consts::*;
+use crate::model::*;
+
+type Field = (String, usize, usize);
+
+const EHDR_FIELDS: [(&str, usize, usize); 18] = [
+    ("e_ident.magic", 0, 4),
+    ("e_ident.class", 4, 1),
+    ("e_ident.data", 5, 1),
+    ("e_ident.version", 6, 1),
+    ("e_ident.osabi", 7, 1),
+    ("e_type", 16, 2),
+    ("e_machine", 18, 2),
+    ("e_version", 20, 4),
+    ("e_entry", 24, 4),
+    ("e_phoff", 28, 4),
+    ("e_shoff", 32, 4),
+    ("e_flags", 36, 4),
+    ("e_ehsize", 40, 2),
+    ("e_phentsize", 42, 2),
+    ("e_phnum", 44, 2),
+    ("e_shentsize", 46, 2),
+    ("e_shnum", 48, 2),
+    ("e_shstrndx", 50, 2),
+];
+
+const PHDR_FIELDS: [&str; 8] =
+    ["p_type", "p_offset", "p_vaddr", "p_paddr", "p_filesz", "p_memsz", "p_flags", "p_align"];
+
+const KCKPT_HDR: [&str; 4] = ["magic", "version", "size", "flags"];
+const KCKPT_MID: [&str; 5] = ["vdso_base", "umask", "nr_vmas", "nr_fds", "cwd_len"];
+
+fn push(v: &mut Vec<Field>, name: impl Into<String>, off: usize, w: usize) {
+    v.push((name.into(), off, w));
+}
+
+impl Image {
+    /// (name, file offset, width) of each ELF header, phdr and note field.
+    pub fn field_offsets(&self) -> Vec<Field> {
+        let mut v = Vec::new();
+        for (n, o, w) in EHDR_FIELDS {
+            push(&mut v, n, o, w);
+        }
+        for i in 0..self.phnum() {
+            for (k, n) in PHDR_FIELDS.iter().enumerate() {
+                push(&mut v, format!("phdr[{i}].{n}"), EHDR_SIZE + PHDR_SIZE * i + 4 * k, 4);
+            }
+        }
+        for (k, loc) in self.notes.iter().enumerate() {
+            let tag = format!("note[{k}]({}/{:#x})", loc.name, loc.ntype);
+            for (j, n) in ["n_namesz", "n_descsz", "n_type"].iter().enumerate() {
+                push(&mut v, format!("{tag}.{n}"), loc.offset + 4 * j, 4);
+            }
+            self.desc_fields(&mut v, loc);
+        }
+        v
+    }
+
+    fn desc_fields(&self, v: &mut Vec<Field>, loc: &NoteLoc) {
+        let d = loc.desc_offset;
+        match (loc.name.as_str(), loc.ntype) {
+            ("CORE", NT_PRSTATUS) => {
+                push(v, "prstatus.pr_pid", d + PRSTATUS_PID_OFF, 4);
+                for (k, r) in REG_NAMES.iter().enumerate() {
+                    push(v, format!("prstatus.{r}"), d + PRSTATUS_REG_OFF + 4 * k, 4);
+                }
+            }
+            ("CORE", NT_AUXV) => {
+                for k in 0..loc.descsz / 8 {
+                    push(v, format!("auxv[{k}].type"), d + 8 * k, 4);
+                    push(v, format!("auxv[{k}].val"), d + 8 * k + 4, 4);
+                }
+            }
+            ("CORE", NT_FILE) => self.file_fields(v, d),
+            ("LINUX", NT_PRXFPREG) => {
+                push(v, "fxsave.mxcsr", d + 24, 4);
+                push(v, "fxsave.mxcsr_mask", d + 28, 4);
+            }
+            ("LINUX", NT_386_TLS) => {
+                for i in 0..3 {
+                    for (k, n) in ["entry_number", "base_addr", "limit", "flags"].iter().enumerate() {
+                        push(v, format!("tls[{i}].{n}"), d + 16 * i + 4 * k, 4);
+                    }
+                }
+            }
+            ("KCKPT", NT_KCKPT_STATE) => self.kckpt_fields(v, d),
+            _ => {}
+        }
+    }
+
+    fn file_fields(&self, v: &mut Vec<Field>, d: usize) {
+        push(v, "nt_file.count", d, 4);
+        push(v, "nt_file.page_size", d + 4, 4);
+        let mut p = d + 8;
+        for (i, _) in self.files.iter().enumerate() {
+            for n in ["start", "end", "pgoff"] {
+                push(v, format!("nt_file[{i}].{n}"), p, 4);
+                p += 4;
+            }
+        }
+        for (i, e) in self.files.iter().enumerate() {
+            push(v, format!("nt_file[{i}].path"), p, e.path.len() + 1);
+            p += e.path.len() + 1;
+        }
+    }
+
+    fn kckpt_fields(&self, v: &mut Vec<Field>, d: usize) {
+        for (k, n) in KCKPT_HDR.iter().chain(MM_NAMES.iter()).chain(KCKPT_MID.iter()).enumerate() {
+            push(v, format!("kckpt.{n}"), d + 4 * k, 4);
+        }
+        push(v, "kckpt.sigblocked", d + 80, 8);
+        for s in 0..NSIG {
+            let o = d + KCKPT_SIGACTION_OFF + SIGACTION_SIZE * s;
+            for (k, n) in ["handler", "flags", "restorer", "pad"].iter().enumerate() {
+                push(v, format!("kckpt.sigaction[{}].{n}", s + 1), o + 4 * k, 4);
+            }
+            push(v, format!("kckpt.sigaction[{}].mask", s + 1), o + 16, 8);
+        }
+        let mut p = d + KCKPT_FIXED_SIZE;
+        for i in 0..self.state.vmas.len() {
+            for n in ["start", "end", "flags", "pgoff"] {
+                push(v, format!("kckpt.vma[{i}].{n}"), p, 4);
+                p += 4;
+            }
+        }
+        for (i, f) in self.state.fds.iter().enumerate() {
+            for (n, w) in [("fd", 4), ("flags", 4), ("pos", 8), ("mode", 4), ("path_len", 4)] {
+                push(v, format!("kckpt.fd[{i}].{n}"), p, w);
+                p += w;
+            }
+            let padded = (f.path.len() + 1).div_ceil(4) * 4;
+            push(v, format!("kckpt.fd[{i}].path"), p, padded);
+            p += padded;
+        }
+        push(v, "kckpt.cwd", p, (self.state.cwd.len() + 1).div_ceil(4) * 4);
+    }
+}
