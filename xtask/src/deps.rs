@@ -22,6 +22,10 @@ pub const PACKAGES: &[&str] = &[
     "python3",
     "rsync",
     "kmod",
+    // Rust for the guest tools (i686, -Zbuild-std) and the kernel.
+    "rustc-web",
+    "cargo-web",
+    "rust-web-src",
 ];
 
 fn missing(sh: &Shell) -> Vec<&'static str> {

@@ -90,10 +90,64 @@ fn compile(sh: &Shell, src: &Path, out: &Path, include: &Path) -> Result<()> {
         .with_context(|| format!("compiling {}", src.display()))
 }
 
+/// Debian's Rust (rustc-web) builds the guest tools: rustup's toolchain has
+/// no i686 standard library, and -Zbuild-std makes one from rust-web-src.
+pub const GUEST_RUSTC: &str = "/usr/bin/rustc";
+pub const GUEST_CARGO: &str = "/usr/bin/cargo";
+pub const GUEST_TARGET: &str = "i686-unknown-linux-gnu";
+
+/// The static i386 guest tools of guest/ (cr), rebuilt only when their
+/// sources or the checkpoint syscall number change.
+pub fn guest_tools(sh: &Shell, nr_checkpoint: Option<u32>) -> Result<Vec<(String, PathBuf)>> {
+    let dir = crate::repo_root().join("guest");
+    let mut k = cache::Key::new("guest-tools");
+    k.part("rustc", cmd!(sh, "{GUEST_RUSTC} --version").quiet().read()?.as_bytes());
+    k.part("nr", format!("{nr_checkpoint:?}").as_bytes());
+    for e in walkdir::WalkDir::new(&dir).sort_by_file_name() {
+        let e = e?;
+        if e.file_type().is_file() && !e.path().starts_with(dir.join("target")) {
+            k.part(&e.path().strip_prefix(&dir)?.to_string_lossy(), &std::fs::read(e.path())?);
+        }
+    }
+    let out = cache::root().join(format!("guest-tools-{}", k.hex()));
+    let tools = ["cr"];
+    let list: Vec<(String, PathBuf)> = tools.iter().map(|t| (t.to_string(), out.join(t))).collect();
+    if list.iter().all(|(_, p)| p.exists()) {
+        return Ok(list);
+    }
+    let target_dir = cache::root().join("guest-target");
+    let _d = sh.push_dir(&dir);
+    let t = std::time::Instant::now();
+    eprintln!("[guest-tools] cargo build --target {GUEST_TARGET} -Zbuild-std (first time: minutes)");
+    let mut c = cmd!(sh, "{GUEST_CARGO} build --release --locked -Zbuild-std=std,panic_abort --target {GUEST_TARGET}")
+        .env("RUSTC_BOOTSTRAP", "1")
+        .env("RUSTC", GUEST_RUSTC)
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .env("CARGO_TARGET_I686_UNKNOWN_LINUX_GNU_RUSTFLAGS", "-C target-feature=+crt-static");
+    if let Some(nr) = nr_checkpoint {
+        c = c.env("KCKPT_NR_CHECKPOINT", nr.to_string());
+    }
+    let o = c.quiet().ignore_status().output()?;
+    if !o.status.success() {
+        bail!("building guest tools failed:\n{}", String::from_utf8_lossy(&o.stderr));
+    }
+    eprintln!("[guest-tools] done in {:.1}s", t.elapsed().as_secs_f64());
+    std::fs::create_dir_all(&out)?;
+    for (name, p) in &list {
+        let built = target_dir.join(GUEST_TARGET).join("release").join(name);
+        if !is_elf32_i386(&std::fs::read(&built)?) {
+            bail!("{} is not an i386 program", built.display());
+        }
+        std::fs::copy(&built, p)?;
+    }
+    Ok(list)
+}
+
 /// Build the initramfs for `tests` with `gen_init_cpio` from the kernel build.
 pub fn build(sh: &Shell, gen_init_cpio: &Path, tests: &[GuestTest], extra_key: &str) -> Result<PathBuf> {
     let root = crate::repo_root();
     let bb = busybox(sh)?;
+    let tools = guest_tools(sh, None)?;
     let mut k = cache::Key::new("rootfs");
     k.part("gcc", crate::build::toolchain_id(sh).as_bytes());
     k.part("busybox", cache::sha256_file(&bb)?.as_bytes());
@@ -103,6 +157,9 @@ pub fn build(sh: &Shell, gen_init_cpio: &Path, tests: &[GuestTest], extra_key: &
     }
     for t in tests {
         k.part(&t.name, &std::fs::read(&t.source)?);
+    }
+    for (name, p) in &tools {
+        k.part(name, p.to_string_lossy().as_bytes());
     }
     // Headers the tests include (generated syscall numbers and the like).
     let include = root.join("tests/include");
@@ -126,6 +183,9 @@ pub fn build(sh: &Shell, gen_init_cpio: &Path, tests: &[GuestTest], extra_key: &
     let mut spec = std::fs::read_to_string(root.join("rootfs/initramfs.spec"))?
         .replace("@BUILD@", &out.to_string_lossy())
         .replace("@BUSYBOX@", &bb.to_string_lossy());
+    for (name, p) in &tools {
+        spec.push_str(&format!("file /bin/{name} {} 0755 0 0\n", p.display()));
+    }
     for t in tests {
         let dst = tmp.join("tests").join(&t.name);
         if t.compile {
