@@ -64,7 +64,7 @@ pub fn run() -> Result<i32> {
     std::fs::write(&fail, "#!/bin/sh\necho failing on purpose\nexit 1\n")?;
     let mut tests = vec![rootfs::extra_test(&fail, 1)?];
     tests.extend(rootfs::discover(&crate::repo_root().join("tests/guest"))?.into_iter().filter(|t| t.name == "hello"));
-    let initrd = rootfs::build(&sh, &gen, &tests, "selftest")?;
+    let initrd = rootfs::build(&sh, &gen, &tests, None)?;
     let r = vm::run(&boot(&k, initrd), Duration::from_secs(30), Duration::from_secs(120), false, &dir.join("fail.log"))?;
     let rep = ktap::parse(&r.console);
     let (code, failed) = test_vm::report(&rep, &r.verdict, &verdict::kernel_problems(&r.console), r.secs);

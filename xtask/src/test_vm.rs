@@ -61,23 +61,18 @@ pub struct Evidence {
 pub fn run(a: &Args) -> Result<i32> {
     crate::deps::ensure()?;
     let sh = Shell::new()?;
+    let k = build::run(&build::Args::default())?;
+    let nr = rootfs::checkpoint_nr(&std::fs::read_to_string(k.tree.join("arch/x86/entry/syscalls/syscall_32.tbl"))?);
     let (bzimage, build_dir, key, version) = match &a.kernel {
-        Some(k) => {
-            let k = std::fs::canonicalize(k)?;
-            let bd = build::run(&build::Args::default())?.build_dir;
-            (k, bd, "external".to_string(), String::new())
-        }
-        None => {
-            let k = build::run(&build::Args::default())?;
-            (k.bzimage, k.build_dir, k.key, k.version)
-        }
+        Some(ext) => (std::fs::canonicalize(ext)?, k.build_dir, "external".to_string(), String::new()),
+        None => (k.bzimage, k.build_dir, k.key, k.version),
     };
     let mut tests = rootfs::discover(&crate::repo_root().join("tests/guest"))?;
     for (i, f) in a.run.iter().enumerate() {
         tests.push(rootfs::extra_test(f, i + 1)?);
     }
     let t0 = std::time::Instant::now();
-    let initrd = rootfs::build(&sh, &build_dir.join("usr/gen_init_cpio"), &tests, "")?;
+    let initrd = rootfs::build(&sh, &build_dir.join("usr/gen_init_cpio"), &tests, nr)?;
     eprintln!("[rootfs] {} tests, {} ({:.1}s)", tests.len(), initrd.display(), t0.elapsed().as_secs_f64());
     let accel = match a.accel {
         Some(x) => x,
