@@ -112,7 +112,8 @@ fn busybox(sh: &Shell) -> Result<PathBuf> {
 }
 
 fn compile(sh: &Shell, src: &Path, out: &Path, include: &Path) -> Result<()> {
-    cmd!(sh, "gcc -m32 -static -O2 -msse2 -Wall -Werror -I{include} -o {out} {src} -lpthread")
+    let lib = crate::repo_root().join("tests/guest/lib");
+    cmd!(sh, "gcc -m32 -static -O2 -msse2 -Wall -Werror -I{include} -I{lib} -o {out} {src} -lpthread")
         .quiet()
         .run()
         .with_context(|| format!("compiling {}", src.display()))
@@ -183,6 +184,12 @@ pub fn build(sh: &Shell, gen_init_cpio: &Path, tests: &[GuestTest], nr: Option<u
     k.part("nr", format!("{nr:?}").as_bytes());
     for t in &progs {
         k.part(&t.name, &std::fs::read(&t.source)?);
+    }
+    for e in walkdir::WalkDir::new(root.join("tests/guest/lib")).sort_by_file_name() {
+        let e = e?;
+        if e.file_type().is_file() {
+            k.part(&e.path().to_string_lossy(), &std::fs::read(e.path())?);
+        }
     }
     for f in ["rootfs/init.c", "rootfs/initramfs.spec"] {
         k.part(f, &std::fs::read(root.join(f))?);
