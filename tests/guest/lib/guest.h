@@ -27,9 +27,9 @@ struct child {
 	size_t len;
 };
 
-static int failures;
+static int failures __attribute__((unused));
 
-static void check(int ok, const char *fmt, ...)
+static __attribute__((unused)) void check(int ok, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -43,7 +43,7 @@ static void check(int ok, const char *fmt, ...)
 		failures++;
 }
 
-static int spawn(struct child *c, char *const argv[], int with_stdin)
+static __attribute__((unused)) int spawn(struct child *c, char *const argv[], int with_stdin)
 {
 	int o[2], i[2] = { -1, -1 };
 
@@ -77,7 +77,7 @@ static int spawn(struct child *c, char *const argv[], int with_stdin)
 }
 
 /* One line of the child's output into @line; 0 on timeout or EOF. */
-static int read_line(struct child *c, char *line, size_t size, int timeout_ms)
+static __attribute__((unused)) int read_line(struct child *c, char *line, size_t size, int timeout_ms)
 {
 	for (;;) {
 		char *nl = memchr(c->buf, '\n', c->len);
@@ -102,7 +102,7 @@ static int read_line(struct child *c, char *line, size_t size, int timeout_ms)
 }
 
 /* Read lines until one starts with @prefix; returns 1 if seen in time. */
-static int expect_line(struct child *c, const char *prefix, char *line, size_t size, int timeout_ms)
+static __attribute__((unused)) int expect_line(struct child *c, const char *prefix, char *line, size_t size, int timeout_ms)
 {
 	while (read_line(c, line, size, timeout_ms)) {
 		if (!strncmp(line, prefix, strlen(prefix)))
@@ -111,7 +111,7 @@ static int expect_line(struct child *c, const char *prefix, char *line, size_t s
 	return 0;
 }
 
-static void reap(struct child *c)
+static __attribute__((unused)) void reap(struct child *c)
 {
 	if (c->pid > 0) {
 		kill(c->pid, SIGKILL);
@@ -125,7 +125,7 @@ static void reap(struct child *c)
 }
 
 /* Run a command to completion; returns its exit status (or 128+signal). */
-static int run(char *const argv[])
+static __attribute__((unused)) int run(char *const argv[])
 {
 	int st;
 	pid_t p = fork();
@@ -139,7 +139,7 @@ static int run(char *const argv[])
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-static double now_ms(void)
+static __attribute__((unused)) double now_ms(void)
 {
 	struct timespec ts;
 
