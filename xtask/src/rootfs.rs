@@ -205,7 +205,7 @@ pub fn build(sh: &Shell, gen_init_cpio: &Path, tests: &[GuestTest], nr: Option<u
     if cpio.exists() {
         return Ok(cpio);
     }
-    let tmp = out.with_extension("tmp");
+    let tmp = out.with_extension(format!("tmp{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(tmp.join("tests"))?;
     let gen_inc = tmp.join("include");
