@@ -20,6 +20,8 @@ pub const PACKAGES: &[&str] = &[
     "git",
     "perl",
     "python3",
+    // checkpatch.pl's SPDX check runs scripts/spdxcheck.py, which needs ply.
+    "python3-ply",
     "rsync",
     "kmod",
     // Rust for the guest tools (i686, -Zbuild-std) and the kernel.

@@ -79,8 +79,10 @@ pub fn run(a: &Args) -> Result<()> {
     let plan = build::plan(&sh)?;
     let tarball = pin::fetch(&plan.pin)?;
     let tree = patch::ensure_base(&plan.pin, &tarball)?;
-    patch::apply(&tree, &plan.patches)?;
-    std::fs::write(tree.join(".kckpt-applied"), &plan.tree_key)?;
+    if std::fs::read_to_string(tree.join(".kckpt-applied")).map_or(true, |k| k.trim() != plan.tree_key) {
+        patch::apply(&tree, &plan.patches)?;
+        std::fs::write(tree.join(".kckpt-applied"), &plan.tree_key)?;
+    }
     if plan.patches.is_empty() {
         bail!("patches/ is empty: nothing to export");
     }
@@ -109,6 +111,7 @@ pub fn run(a: &Args) -> Result<()> {
         "format-patch".into(),
         "--cover-letter".into(),
         "--thread".into(),
+        "--rfc".into(),
         format!("-v{}", a.version),
         format!("--base={base}"),
         "-o".into(),
@@ -136,6 +139,7 @@ pub fn run(a: &Args) -> Result<()> {
     cmd!(sh, "git -c user.name={name} -c user.email={mail}").args(&fpargs).quiet().run().context("git format-patch")?;
     git(&sh).args(["tag", "-f", &format!("kckpt-export-v{}", a.version), "HEAD"]).quiet().run()?;
 
+    round_trip(&sh, &out)?;
     let evidence = evidence(&plan.key);
     fill_cover(&out, &gates, &evidence, &plan)?;
     println!("series v{} ({} patches) in {}", a.version, gates.len(), out.display());
@@ -176,7 +180,11 @@ fn gate(sh: &Shell, tree: &Path, commit: &str) -> Result<Gate> {
     let p = git(sh).args(["format-patch", "-1", "--stdout", commit]).quiet().output()?.stdout;
     let tmp = cache::root().join("export-one.patch");
     std::fs::write(&tmp, &p)?;
+    // Debian's python3 (with python3-ply) before any other in PATH, for
+    // checkpatch's spdxcheck.py.
+    let path = format!("/usr/bin:{}", std::env::var("PATH").unwrap_or_default());
     let cp = cmd!(sh, "perl scripts/checkpatch.pl --strict --terse --no-summary --show-types {tmp}")
+        .env("PATH", path)
         .quiet()
         .ignore_status()
         .read()
@@ -199,6 +207,32 @@ fn gate(sh: &Shell, tree: &Path, commit: &str) -> Result<Gate> {
         prefix: prefix_ok(&subject, &expected_prefixes(&files)),
         recipients: gm.lines().map(|l| l.trim().to_string()).filter(|l| l.contains('@')).collect(),
     })
+}
+
+/// The exported files, applied with `git am` to a fresh pristine worktree,
+/// must give exactly the tree build-kernel built.
+fn round_trip(sh: &Shell, out: &Path) -> Result<()> {
+    let want = git(sh).args(["rev-parse", "HEAD^{tree}"]).quiet().read()?;
+    let wt = cache::root().join("export-roundtrip");
+    let _ = git(sh).args(["worktree", "remove", "--force"]).arg(&wt).quiet().ignore_status().ignore_stderr().run();
+    let _ = std::fs::remove_dir_all(&wt);
+    git(sh).args(["worktree", "add", "-q", "--detach"]).arg(&wt).arg(patch::BASE_TAG).quiet().run()?;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(out)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "patch") && !p.to_string_lossy().contains("0000-cover-letter"))
+        .collect();
+    files.sort();
+    let got = {
+        let _d = sh.push_dir(&wt);
+        git(sh).args(["am", "-q"]).args(&files).quiet().run().context("git am of the exported series")?;
+        git(sh).args(["rev-parse", "HEAD^{tree}"]).quiet().read()?
+    };
+    git(sh).args(["worktree", "remove", "--force"]).arg(&wt).quiet().run()?;
+    if got != want {
+        bail!("round trip: exported series gives tree {got}, build-kernel's is {want}");
+    }
+    println!("round trip: git am of the export on a pristine tree gives the built tree ({})", &got[..12]);
+    Ok(())
 }
 
 fn evidence(key: &str) -> String {
