@@ -16,6 +16,10 @@ pub struct Args {
     /// Parallel make jobs (default: number of CPUs).
     #[arg(long)]
     pub jobs: Option<usize>,
+    /// Build the series with checkpoint at this syscall number instead of
+    /// 327 ("free": the first unused one), leaving signalfd4 at 327.
+    #[arg(long)]
+    pub syscall_nr: Option<String>,
 }
 
 /// What a build produced.
@@ -47,6 +51,10 @@ pub fn toolchain_id(sh: &Shell) -> String {
 }
 
 pub fn plan(sh: &Shell) -> Result<Plan> {
+    plan_with(sh, None)
+}
+
+pub fn plan_with(sh: &Shell, syscall_nr: Option<&str>) -> Result<Plan> {
     let pin = pin::Pin::load()?;
     let patches = patch::series(&patch::patches_dir())?;
     let fragments = config::fragments()?;
@@ -55,6 +63,9 @@ pub fn plan(sh: &Shell) -> Result<Plan> {
     k.part("pin", toml::to_string(&pin)?.as_bytes());
     for p in &patches {
         k.part("patch", &std::fs::read(p)?);
+    }
+    if let Some(nr) = syscall_nr {
+        k.part("syscall-nr", nr.as_bytes());
     }
     let tree_key = k.hex();
     for f in &fragments {
@@ -169,7 +180,7 @@ fn make_logged(tree: &Path, args: &[String], log: &Path) -> Result<()> {
 
 pub fn run(args: &Args) -> Result<Kernel> {
     let sh = Shell::new()?;
-    let plan = plan(&sh)?;
+    let plan = plan_with(&sh, args.syscall_nr.as_deref())?;
     let out = build_dir(&plan)?;
     let bz = out.join("arch/x86/boot/bzImage");
     let tree = patch::tree_dir(&plan.pin);
@@ -192,6 +203,10 @@ pub fn run(args: &Args) -> Result<Kernel> {
             let _ = std::fs::remove_file(stamp(&tree, "applied"));
             let head = patch::apply(&tree, &plan.patches)?;
             eprintln!("  {} patches applied, HEAD {}", plan.patches.len(), &head[..12]);
+            if let Some(want) = &args.syscall_nr {
+                let nr = patch::renumber(&tree, want)?;
+                eprintln!("  build option: checkpoint at syscall {nr}, signalfd4 back at 327");
+            }
             std::fs::write(stamp(&tree, "applied"), &plan.tree_key)?;
             Ok(())
         })?;

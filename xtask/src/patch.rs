@@ -113,9 +113,81 @@ pub fn apply(tree: &Path, patches: &[PathBuf]) -> Result<String> {
     Ok(git(&sh).args(["rev-parse", "HEAD"]).quiet().read()?)
 }
 
+const TBL: &str = "arch/x86/entry/syscalls/syscall_32.tbl";
+
+/// Move `checkpoint` in a syscall_32.tbl text to `want` ("free" = the first
+/// unused number), giving its old slot back to what the base had there.
+/// Returns the new table and number.
+pub fn renumber_table(tbl: &str, base: &str, want: &str) -> Result<(String, u32)> {
+    let nr_of = |l: &str| l.split_whitespace().next().and_then(|n| n.parse::<u32>().ok());
+    let entry = |l: &str| !l.trim_start().starts_with('#') && nr_of(l).is_some();
+    let cur = tbl
+        .lines()
+        .find(|l| entry(l) && l.split_whitespace().nth(2) == Some("checkpoint"))
+        .context("the series has no checkpoint entry in syscall_32.tbl")?;
+    let old = nr_of(cur).unwrap();
+    let used: Vec<u32> = tbl.lines().filter(|l| entry(l)).filter_map(nr_of).filter(|&n| n != old).collect();
+    let new = if want == "free" {
+        used.iter().max().map_or(0, |m| m + 1)
+    } else {
+        want.parse().with_context(|| format!("--syscall-nr {want:?}: a number or \"free\""))?
+    };
+    if new != old && used.contains(&new) {
+        bail!("--syscall-nr {new}: that number is taken in syscall_32.tbl");
+    }
+    if new > 1023 {
+        bail!("--syscall-nr {new}: out of range");
+    }
+    if new == old {
+        return Ok((tbl.to_string(), old));
+    }
+    let restored = base.lines().find(|l| entry(l) && nr_of(l) == Some(old));
+    let moved = cur.replacen(&old.to_string(), &new.to_string(), 1);
+    let mut lines: Vec<String> = Vec::new();
+    for l in tbl.lines() {
+        if l == cur {
+            if let Some(r) = restored {
+                lines.push(r.to_string());
+            }
+        } else {
+            lines.push(l.to_string());
+        }
+    }
+    let at = lines.iter().position(|l| entry(l) && nr_of(l).unwrap() > new).unwrap_or(lines.len());
+    lines.insert(at, moved);
+    Ok((lines.join("\n") + "\n", new))
+}
+
+/// The build option: a local commit that moves checkpoint to another
+/// number (the series itself always says 327).
+pub fn renumber(tree: &Path, want: &str) -> Result<u32> {
+    let sh = Shell::new()?;
+    let _d = sh.push_dir(tree);
+    let tbl = std::fs::read_to_string(tree.join(TBL))?;
+    let base = git(&sh).args(["show", &format!("{BASE_TAG}:{TBL}")]).quiet().read()?;
+    let (text, nr) = renumber_table(&tbl, &base, want)?;
+    if text != tbl {
+        std::fs::write(tree.join(TBL), text)?;
+        let msg = format!("kckpt build option: checkpoint at {nr} (not for export)");
+        git(&sh).args(["commit", "-q", "-a", "-m", &msg]).quiet().run()?;
+    }
+    Ok(nr)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn renumber_gives_327_back_to_signalfd4() {
+        let base = "326\ti386\tcopy_file_range\tsys_copy_file_range\n327\ti386\tsignalfd4\tsys_signalfd4\n462\ti386\tmseal\tsys_mseal\n";
+        let tbl = base.replace("signalfd4\tsys_signalfd4", "checkpoint\tsys_checkpoint");
+        let (t, nr) = renumber_table(&tbl, base, "free").unwrap();
+        assert_eq!(nr, 463);
+        assert!(t.contains("327\ti386\tsignalfd4") && t.ends_with("463\ti386\tcheckpoint\tsys_checkpoint\n"), "{t}");
+        assert!(renumber_table(&tbl, base, "326").unwrap_err().to_string().contains("taken"));
+        assert_eq!(renumber_table(&tbl, base, "327").unwrap().0, tbl);
+    }
 
     #[test]
     fn series_file_order_wins_and_missing_is_an_error() {

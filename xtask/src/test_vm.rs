@@ -40,6 +40,9 @@ pub struct Args {
     /// Use this bzImage instead of building (harness tests, bisect).
     #[arg(long)]
     pub kernel: Option<PathBuf>,
+    /// Checkpoint at another syscall number (see build-kernel --syscall-nr).
+    #[arg(long)]
+    pub syscall_nr: Option<String>,
     /// Echo the whole console while it runs.
     #[arg(long, short)]
     pub verbose: bool,
@@ -61,7 +64,7 @@ pub struct Evidence {
 pub fn run(a: &Args) -> Result<i32> {
     crate::deps::ensure()?;
     let sh = Shell::new()?;
-    let k = build::run(&build::Args::default())?;
+    let k = build::run(&build::Args { syscall_nr: a.syscall_nr.clone(), ..Default::default() })?;
     let nr = rootfs::checkpoint_nr(&std::fs::read_to_string(k.tree.join("arch/x86/entry/syscalls/syscall_32.tbl"))?);
     let (bzimage, build_dir, key, version) = match &a.kernel {
         Some(ext) => (std::fs::canonicalize(ext)?, k.build_dir, "external".to_string(), String::new()),
