@@ -47,7 +47,8 @@ pub struct Plan {
 
 pub fn toolchain_id(sh: &Shell) -> String {
     let gcc = cmd!(sh, "gcc --version").quiet().read().unwrap_or_default();
-    gcc.lines().next().unwrap_or("").to_string()
+    let rust = crate::toolchain::Toolchain::load().map(|t| t.id()).unwrap_or_default();
+    format!("{} / {rust}", gcc.lines().next().unwrap_or(""))
 }
 
 pub fn plan(sh: &Shell) -> Result<Plan> {
@@ -191,6 +192,8 @@ pub fn run(args: &Args) -> Result<Kernel> {
         return Ok(Kernel { bzimage: bz, build_dir: out, tree, key: plan.key, version: version.trim().into() });
     }
     crate::deps::ensure()?;
+    let tc = crate::toolchain::Toolchain::load()?;
+    tc.ensure(&sh)?;
     std::fs::create_dir_all(&out)?;
     let log = out.join("build.log");
     let _ = std::fs::remove_file(&log);
@@ -217,7 +220,7 @@ pub fn run(args: &Args) -> Result<Kernel> {
     } else {
         stage("config", || {
             let _ = std::fs::remove_file(stamp(&out, "configured"));
-            config::configure(&sh, &tree, &out, &plan.fragments, &log)?;
+            config::configure(&sh, &tree, &out, &plan.fragments, &tc.make_vars(), &log)?;
             std::fs::write(stamp(&out, "configured"), &plan.config_key)?;
             Ok(())
         })?;
@@ -225,12 +228,8 @@ pub fn run(args: &Args) -> Result<Kernel> {
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     stage("build", || {
         let _ = std::fs::remove_file(stamp(&out, "built"));
-        let args: Vec<String> = vec![
-            "ARCH=i386".into(),
-            format!("O={}", out.display()),
-            format!("-j{jobs}"),
-            "bzImage".into(),
-        ];
+        let mut args = tc.make_vars();
+        args.extend([format!("O={}", out.display()), format!("-j{jobs}"), "bzImage".into()]);
         make_logged(&tree, &args, &log)
     })?;
     let version = std::fs::read_to_string(out.join("include/config/kernel.release")).unwrap_or_default();

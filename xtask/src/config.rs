@@ -48,14 +48,14 @@ pub fn check(want: &str, got: &str) -> Vec<String> {
         .collect()
 }
 
-pub fn configure(sh: &Shell, tree: &Path, out: &Path, frags: &[PathBuf], log: &Path) -> Result<()> {
+pub fn configure(sh: &Shell, tree: &Path, out: &Path, frags: &[PathBuf], vars: &[String], log: &Path) -> Result<()> {
     let _d = sh.push_dir(tree);
     let o = format!("O={}", out.display());
     let run = |c: xshell::Cmd<'_>| crate::build::logged(c, log);
-    run(cmd!(sh, "make ARCH=i386 {o} tinyconfig"))?;
+    run(cmd!(sh, "make {vars...} {o} tinyconfig"))?;
     let cfg = out.join(".config");
     run(cmd!(sh, "scripts/kconfig/merge_config.sh -m -O {out} {cfg} {frags...}"))?;
-    run(cmd!(sh, "make ARCH=i386 {o} olddefconfig"))?;
+    run(cmd!(sh, "make {vars...} {o} olddefconfig"))?;
     let got = std::fs::read_to_string(&cfg)?;
     let mut bad = Vec::new();
     for f in frags {

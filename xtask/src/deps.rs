@@ -28,6 +28,8 @@ pub const PACKAGES: &[&str] = &[
     "rustc-web",
     "cargo-web",
     "rust-web-src",
+    // bindgen-cli (built from crates.io by build-kernel) links libclang.
+    "libclang-dev",
 ];
 
 fn missing(sh: &Shell) -> Vec<&'static str> {

@@ -15,6 +15,7 @@ mod pin;
 mod rootfs;
 mod selftest;
 mod test_vm;
+mod toolchain;
 mod verdict;
 mod vm;
 
