@@ -3,19 +3,26 @@
 //! `cr -r -f FILE [--detach]` restarts an image.
 
 mod elf;
+mod compare;
 mod error;
 mod inject;
 mod restart;
+mod uckpt;
 
 use error::{CrError, Result};
 
-const USAGE: &str = "usage: cr -p PID [-f FILE]        checkpoint process PID into FILE (default PID.kckpt)
+const USAGE: &str = "usage: cr -p PID [-f FILE] [--userspace]   checkpoint process PID into FILE (default PID.kckpt)
        cr -r -f FILE [--detach]   restart the process saved in FILE
+       cr --compare A B           check that images A and B hold the same state
 options:
   -p, --pid PID      process to checkpoint; it keeps running unharmed
   -f, --file FILE    image file (created with O_EXCL; never overwritten)
   -r, --restart      restart FILE (through binfmt_cr); cr exits with its status
       --detach       with -r: do not wait for the restarted process
+      --userspace    with -p: write the image from ptrace and /proc, without
+                     the checkpoint system call
+      --compare A B  decode and validate A and B, list what differs; exit 0
+                     when they describe the same state, 1 when not
   -h, --help         this text
 exit codes: 0 ok, 1 error, 2 usage, 3 no such process, 4 not permitted,
             5 target exited during checkpoint, 6 file exists, 7 invalid image";
@@ -26,6 +33,8 @@ struct Opts {
     file: Option<String>,
     restart: bool,
     detach: bool,
+    userspace: bool,
+    compare: Option<(String, String)>,
 }
 
 fn parse(args: &[String]) -> Result<Opts> {
@@ -41,6 +50,12 @@ fn parse(args: &[String]) -> Result<Opts> {
             "-f" | "--file" => o.file = Some(val(a)?),
             "-r" | "--restart" => o.restart = true,
             "--detach" => o.detach = true,
+            "--userspace" => o.userspace = true,
+            "--compare" => {
+                let a = val(a)?;
+                let b = it.next().cloned().ok_or_else(|| CrError::Usage("--compare needs two files".into()))?;
+                o.compare = Some((a, b));
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -54,6 +69,9 @@ fn parse(args: &[String]) -> Result<Opts> {
 fn run() -> Result<i32> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let o = parse(&args)?;
+    if let Some((a, b)) = &o.compare {
+        return compare::run(a, b);
+    }
     match (o.restart, o.pid) {
         (true, None) => {
             let f = o.file.ok_or_else(|| CrError::Usage("-r needs -f FILE".into()))?;
@@ -61,7 +79,11 @@ fn run() -> Result<i32> {
         }
         (false, Some(pid)) => {
             let f = o.file.unwrap_or_else(|| format!("{pid}.kckpt"));
-            inject::checkpoint(pid, &f)?;
+            if o.userspace {
+                uckpt::checkpoint(pid, &f)?;
+            } else {
+                inject::checkpoint(pid, &f)?;
+            }
             println!("cr: checkpointed {pid} into {f}");
             Ok(0)
         }
