@@ -117,6 +117,26 @@ pub(crate) fn absolute(file: &str) -> Result<String> {
     Ok(format!("{}/{file}", cwd.display()))
 }
 
+/// Is `pid` gone or on its way out (zombie, or PF_EXITING)?
+pub(crate) fn dying(pid: i32) -> bool {
+    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return true };
+    let rest = s.rfind(')').map(|i| &s[i + 1..]).unwrap_or("");
+    let mut f = rest.split_whitespace();
+    let state = f.next().unwrap_or("X");
+    let flags: u32 = f.nth(5).and_then(|x| x.parse().ok()).unwrap_or(0);
+    const PF_EXITING: u32 = 4;
+    matches!(state, "Z" | "X" | "x") || flags & PF_EXITING != 0
+}
+
+/// An error met while the target was being killed is "target exited".
+pub(crate) fn exited_or(pid: i32, e: CrError) -> CrError {
+    match e {
+        CrError::TargetExited(_) | CrError::FileExists(_) | CrError::Usage(_) => e,
+        _ if dying(pid) => CrError::TargetExited(pid),
+        _ => e,
+    }
+}
+
 /// PTRACE_SEIZE `pid`, mapping errors to cr's exit codes.
 pub(crate) fn seize(pid: i32) -> Result<()> {
     // SAFETY: seizing a pid; failures come back as errno.
@@ -165,7 +185,7 @@ pub fn checkpoint(pid: i32, file: &str) -> Result<()> {
     }
     let cpath = CString::new(path.clone()).map_err(|_| CrError::Usage("NUL in file name".into()))?;
     seize(pid)?;
-    let r = inject(pid, &cpath, &path);
+    let r = inject(pid, &cpath, &path).map_err(|e| exited_or(pid, e));
     // Whatever happened, let the target go (it may be gone already).
     // SAFETY: detaching our tracee.
     unsafe { libc::ptrace(libc::PTRACE_DETACH, pid, 0, 0) };

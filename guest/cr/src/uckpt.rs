@@ -109,7 +109,7 @@ pub fn checkpoint(pid: i32, file: &str) -> Result<()> {
     }
     inject::seize(pid)?;
     let mut created = false;
-    let r = dump(pid, &path, &mut created);
+    let r = dump(pid, &path, &mut created).map_err(|e| inject::exited_or(pid, e));
     // SAFETY: detaching our tracee (it may be gone already).
     unsafe { libc::ptrace(libc::PTRACE_DETACH, pid, 0, 0) };
     if r.is_err() && created {
@@ -374,5 +374,11 @@ fn dump(pid: i32, path: &str, created: &mut bool) -> Result<()> {
         }
     }
     out.flush().map_err(os("flush"))?;
+    // Memory of a task that died meanwhile reads as holes: make sure it
+    // is still there, stopped, before calling the image good.
+    getregs(pid)?;
+    if inject::dying(pid) {
+        return Err(CrError::TargetExited(pid));
+    }
     Ok(())
 }
