@@ -58,8 +58,8 @@ int main(void)
 
 	restart("kernel (binfmt_cr, exec k.kckpt)", (char *[]){ "./k.kckpt", NULL });
 	restart("kernel (binfmt_cr, exec u.kckpt)", (char *[]){ "./u.kckpt", NULL });
-	if (access("/tmp/work/cr_bench/u.kckpt", R_OK) == 0 && getenv("CR_BENCH_USERSPACE_RESTART"))
-		restart("userspace (cr -r --userspace)", (char *[]){ "/bin/cr", "-r", "--userspace", "-f", "u.kckpt", NULL });
+	restart("userspace (cr -r --userspace, u.kckpt)", (char *[]){ "/bin/cr", "-r", "--userspace", "-f", "u.kckpt", NULL });
+	restart("userspace (cr -r --userspace, k.kckpt)", (char *[]){ "/bin/cr", "-r", "--userspace", "-f", "k.kckpt", NULL });
 	unlink("k.kckpt");
 	unlink("u.kckpt");
 	return failures ? 1 : 0;

@@ -8,11 +8,12 @@ mod error;
 mod inject;
 mod restart;
 mod uckpt;
+mod urestore;
 
 use error::{CrError, Result};
 
 const USAGE: &str = "usage: cr -p PID [-f FILE] [--userspace]   checkpoint process PID into FILE (default PID.kckpt)
-       cr -r -f FILE [--detach]   restart the process saved in FILE
+       cr -r -f FILE [--detach] [--userspace]   restart the process saved in FILE
        cr --compare A B           check that images A and B hold the same state
 options:
   -p, --pid PID      process to checkpoint; it keeps running unharmed
@@ -20,7 +21,9 @@ options:
   -r, --restart      restart FILE (through binfmt_cr); cr exits with its status
       --detach       with -r: do not wait for the restarted process
       --userspace    with -p: write the image from ptrace and /proc, without
-                     the checkpoint system call
+                     the checkpoint system call; with -r: rebuild the process
+                     with mmap/prctl/set_thread_area and a restorer, without
+                     binfmt_cr (needs CAP_SYS_RESOURCE for the mm fields)
       --compare A B  decode and validate A and B, list what differs; exit 0
                      when they describe the same state, 1 when not
   -h, --help         this text
@@ -75,7 +78,11 @@ fn run() -> Result<i32> {
     match (o.restart, o.pid) {
         (true, None) => {
             let f = o.file.ok_or_else(|| CrError::Usage("-r needs -f FILE".into()))?;
-            restart::run(&f, o.detach)
+            if o.userspace {
+                urestore::run(&f, o.detach)
+            } else {
+                restart::run(&f, o.detach)
+            }
         }
         (false, Some(pid)) => {
             let f = o.file.unwrap_or_else(|| format!("{pid}.kckpt"));

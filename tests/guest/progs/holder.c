@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 
 static __thread int tls_var = 7;
 
@@ -66,7 +67,28 @@ int main(int argc, char **argv)
 	}
 	f = f * 3.0f;
 	printf("ready %d %g\n", tls_var, (double)f);
-	for (n = 1; read(0, &c, 1) == 1; n++)
+	for (n = 1; read(0, &c, 1) == 1; n++) {
+		if (c == 's') {
+			/* one line with the state, for restart tests */
+			struct sigaction cur;
+			struct timespec ts;
+			sigset_t blk;
+			char cwd[64];
+			mode_t um = umask(0);
+
+			umask(um);
+			sigaction(SIGUSR1, NULL, &cur);
+			sigprocmask(SIG_BLOCK, NULL, &blk);
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			printf("state umask %03o cwd %s usr1 %s%s blocked-usr2 %d pos %ld tls %d f %g brk-ok %d clock %d\n",
+			       (unsigned)um, getcwd(cwd, sizeof(cwd)) ? cwd : "?",
+			       cur.sa_handler == on_usr1 ? "handler" : "other",
+			       (cur.sa_flags & SA_RESTART) && sigismember(&cur.sa_mask, SIGTERM) ? "+restart+mask" : "",
+			       sigismember(&blk, SIGUSR2), (long)lseek(fd, 0, SEEK_CUR), tls_var, (double)f,
+			       sbrk(4096) != (void *)-1, ts.tv_sec > 0 || ts.tv_nsec > 0);
+			continue;
+		}
 		printf("tick %ld%s\n", n, big && big[4096] != 1 ? " bad" : "");
+	}
 	return 0;
 }
