@@ -20,6 +20,9 @@ int main(void)
 	char p[16], want[256], line[256];
 	int rc, first = -1, lo = -1;
 
+	/* informative: is the vDSO placed per process (then the restorer moves it)? */
+	run((char *[]){ "/bin/sh", "-c", "echo vdso placement: $(cat /proc/sys/kernel/randomize_va_space) "
+			"$(grep vdso /proc/self/maps | cut -d- -f1) $(grep vdso /proc/self/maps | cut -d- -f1)", NULL });
 	spawn(&c, (char *[]){ "/bin/holder", NULL }, 1);
 	check(read_line(&c, line, sizeof(line), 5000) && !strncmp(line, "ready", 5), "holder: \"%s\"", line);
 	check(state_of(&c, want, sizeof(want)), "original: %s", want);
