@@ -138,6 +138,15 @@ pub fn guest_tools(sh: &Shell, nr_checkpoint: Option<u32>) -> Result<Vec<(String
             k.part(&e.path().strip_prefix(&dir)?.to_string_lossy(), &std::fs::read(e.path())?);
         }
     }
+    // cr uses the host crate kckpt-image through a path dependency.
+    let image_crate = crate::repo_root().join("crates/kckpt-image");
+    for e in walkdir::WalkDir::new(image_crate.join("src")).sort_by_file_name() {
+        let e = e?;
+        if e.file_type().is_file() {
+            k.part(&e.path().strip_prefix(&image_crate)?.to_string_lossy(), &std::fs::read(e.path())?);
+        }
+    }
+    k.part("kckpt-image/Cargo.toml", &std::fs::read(image_crate.join("Cargo.toml"))?);
     let out = cache::root().join(format!("guest-tools-{}", k.hex()));
     let tools = ["cr"];
     let list: Vec<(String, PathBuf)> = tools.iter().map(|t| (t.to_string(), out.join(t))).collect();

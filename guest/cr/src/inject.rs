@@ -31,9 +31,9 @@ const ERESTARTNOINTR: i32 = 513;
 const ERESTARTNOHAND: i32 = 514;
 const ERESTART_RESTARTBLOCK: i32 = 516;
 
-type Regs = libc::user_regs_struct;
+pub(crate) type Regs = libc::user_regs_struct;
 
-fn ptrace(req: libc::c_uint, pid: i32, addr: usize, data: usize) -> Result<libc::c_long> {
+pub(crate) fn ptrace(req: libc::c_uint, pid: i32, addr: usize, data: usize) -> Result<libc::c_long> {
     // SAFETY: the requests used here take plain integers or pointers to
     // live, correctly sized buffers owned by the caller.
     let r = unsafe { libc::ptrace(req, pid, addr, data) };
@@ -43,19 +43,19 @@ fn ptrace(req: libc::c_uint, pid: i32, addr: usize, data: usize) -> Result<libc:
     Ok(r)
 }
 
-fn getregs(pid: i32) -> Result<Regs> {
+pub(crate) fn getregs(pid: i32) -> Result<Regs> {
     // SAFETY: Regs is plain data; zeroed is a valid value.
     let mut r: Regs = unsafe { std::mem::zeroed() };
     ptrace(libc::PTRACE_GETREGS, pid, 0, &mut r as *mut Regs as usize)?;
     Ok(r)
 }
 
-fn setregs(pid: i32, r: &Regs) -> Result<()> {
+pub(crate) fn setregs(pid: i32, r: &Regs) -> Result<()> {
     ptrace(libc::PTRACE_SETREGS, pid, 0, r as *const Regs as usize).map(|_| ())
 }
 
 /// Wait for a ptrace stop of `pid`; a target that exits is an error.
-fn wait_stop(pid: i32) -> Result<i32> {
+pub(crate) fn wait_stop(pid: i32) -> Result<i32> {
     let mut st = 0;
     // SAFETY: waiting for a tracee of ours.
     if unsafe { libc::waitpid(pid, &mut st, libc::__WALL) } < 0 {
@@ -84,7 +84,7 @@ pub fn resume_regs(r: &Regs) -> Regs {
     o
 }
 
-fn regs_array(r: &Regs) -> [u32; 17] {
+pub(crate) fn regs_array(r: &Regs) -> [u32; 17] {
     [
         r.ebx as u32, r.ecx as u32, r.edx as u32, r.esi as u32, r.edi as u32, r.ebp as u32, r.eax as u32,
         r.xds as u32, r.xes as u32, r.xfs as u32, r.xgs as u32, r.orig_eax as u32, r.eip as u32, r.xcs as u32,
@@ -93,7 +93,7 @@ fn regs_array(r: &Regs) -> [u32; 17] {
 }
 
 /// An `int $0x80` instruction in the target's vDSO.
-fn find_int80(pid: i32, mem: &File) -> Result<u32> {
+pub(crate) fn find_int80(pid: i32, mem: &File) -> Result<u32> {
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).map_err(|e| CrError::Os("maps".into(), e))?;
     let line = maps
         .lines()
@@ -109,7 +109,7 @@ fn find_int80(pid: i32, mem: &File) -> Result<u32> {
         .ok_or_else(|| CrError::NotPermitted("no int $0x80 in the vDSO".into()))
 }
 
-fn absolute(file: &str) -> Result<String> {
+pub(crate) fn absolute(file: &str) -> Result<String> {
     if file.starts_with('/') {
         return Ok(file.to_string());
     }
@@ -117,12 +117,28 @@ fn absolute(file: &str) -> Result<String> {
     Ok(format!("{}/{file}", cwd.display()))
 }
 
-pub fn checkpoint(pid: i32, file: &str) -> Result<()> {
-    let path = absolute(file)?;
-    if std::fs::symlink_metadata(&path).is_ok() {
-        return Err(CrError::FileExists(path));
+/// Is `pid` gone or on its way out (zombie, or PF_EXITING)?
+pub(crate) fn dying(pid: i32) -> bool {
+    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return true };
+    let rest = s.rfind(')').map(|i| &s[i + 1..]).unwrap_or("");
+    let mut f = rest.split_whitespace();
+    let state = f.next().unwrap_or("X");
+    let flags: u32 = f.nth(5).and_then(|x| x.parse().ok()).unwrap_or(0);
+    const PF_EXITING: u32 = 4;
+    matches!(state, "Z" | "X" | "x") || flags & PF_EXITING != 0
+}
+
+/// An error met while the target was being killed is "target exited".
+pub(crate) fn exited_or(pid: i32, e: CrError) -> CrError {
+    match e {
+        CrError::TargetExited(_) | CrError::FileExists(_) | CrError::Usage(_) => e,
+        _ if dying(pid) => CrError::TargetExited(pid),
+        _ => e,
     }
-    let cpath = CString::new(path.clone()).map_err(|_| CrError::Usage("NUL in file name".into()))?;
+}
+
+/// PTRACE_SEIZE `pid`, mapping errors to cr's exit codes.
+pub(crate) fn seize(pid: i32) -> Result<()> {
     // SAFETY: seizing a pid; failures come back as errno.
     if unsafe { libc::ptrace(libc::PTRACE_SEIZE, pid, 0, libc::PTRACE_O_TRACESYSGOOD) } < 0 {
         let e = std::io::Error::last_os_error();
@@ -132,7 +148,44 @@ pub fn checkpoint(pid: i32, file: &str) -> Result<()> {
             _ => CrError::Os(format!("PTRACE_SEIZE {pid}"), e),
         });
     }
-    let r = inject(pid, &cpath, &path);
+    Ok(())
+}
+
+/// Run one system call in the stopped tracee `pid`: `base` registers with
+/// eax = `nr`, ebx.. = `args`, eip at an `int $0x80`. Returns eax after the
+/// call; a signal that arrives meanwhile is recorded in `pending`.
+pub(crate) fn syscall_in(pid: i32, int80: u32, base: &Regs, nr: u32, args: &[u32], pending: &mut i32) -> Result<i32> {
+    let mut call = *base;
+    call.eax = nr as _;
+    let slots: [&mut _; 6] = [&mut call.ebx, &mut call.ecx, &mut call.edx, &mut call.esi, &mut call.edi, &mut call.ebp];
+    for (slot, &a) in slots.into_iter().zip(args) {
+        *slot = a as _;
+    }
+    call.eip = int80 as _;
+    call.orig_eax = -1i32 as _;
+    setregs(pid, &call)?;
+    let mut stops = 0;
+    while stops < 2 {
+        ptrace(libc::PTRACE_SYSCALL, pid, 0, 0)?;
+        let st = wait_stop(pid)?;
+        let sig = libc::WSTOPSIG(st);
+        if sig == libc::SIGTRAP | 0x80 {
+            stops += 1;
+        } else if st >> 16 == 0 && sig != libc::SIGTRAP && sig != libc::SIGSTOP {
+            *pending = sig;
+        }
+    }
+    Ok(getregs(pid)?.eax as i32)
+}
+
+pub fn checkpoint(pid: i32, file: &str) -> Result<()> {
+    let path = absolute(file)?;
+    if std::fs::symlink_metadata(&path).is_ok() {
+        return Err(CrError::FileExists(path));
+    }
+    let cpath = CString::new(path.clone()).map_err(|_| CrError::Usage("NUL in file name".into()))?;
+    seize(pid)?;
+    let r = inject(pid, &cpath, &path).map_err(|e| exited_or(pid, e));
     // Whatever happened, let the target go (it may be gone already).
     // SAFETY: detaching our tracee.
     unsafe { libc::ptrace(libc::PTRACE_DETACH, pid, 0, 0) };

@@ -3,19 +3,29 @@
 //! `cr -r -f FILE [--detach]` restarts an image.
 
 mod elf;
+mod compare;
 mod error;
 mod inject;
 mod restart;
+mod uckpt;
+mod urestore;
 
 use error::{CrError, Result};
 
-const USAGE: &str = "usage: cr -p PID [-f FILE]        checkpoint process PID into FILE (default PID.kckpt)
-       cr -r -f FILE [--detach]   restart the process saved in FILE
+const USAGE: &str = "usage: cr -p PID [-f FILE] [--userspace]   checkpoint process PID into FILE (default PID.kckpt)
+       cr -r -f FILE [--detach] [--userspace]   restart the process saved in FILE
+       cr --compare A B           check that images A and B hold the same state
 options:
   -p, --pid PID      process to checkpoint; it keeps running unharmed
   -f, --file FILE    image file (created with O_EXCL; never overwritten)
   -r, --restart      restart FILE (through binfmt_cr); cr exits with its status
       --detach       with -r: do not wait for the restarted process
+      --userspace    with -p: write the image from ptrace and /proc, without
+                     the checkpoint system call; with -r: rebuild the process
+                     with mmap/prctl/set_thread_area and a restorer, without
+                     binfmt_cr (needs CAP_SYS_RESOURCE for the mm fields)
+      --compare A B  decode and validate A and B, list what differs; exit 0
+                     when they describe the same state, 1 when not
   -h, --help         this text
 exit codes: 0 ok, 1 error, 2 usage, 3 no such process, 4 not permitted,
             5 target exited during checkpoint, 6 file exists, 7 invalid image";
@@ -26,6 +36,8 @@ struct Opts {
     file: Option<String>,
     restart: bool,
     detach: bool,
+    userspace: bool,
+    compare: Option<(String, String)>,
 }
 
 fn parse(args: &[String]) -> Result<Opts> {
@@ -41,6 +53,12 @@ fn parse(args: &[String]) -> Result<Opts> {
             "-f" | "--file" => o.file = Some(val(a)?),
             "-r" | "--restart" => o.restart = true,
             "--detach" => o.detach = true,
+            "--userspace" => o.userspace = true,
+            "--compare" => {
+                let a = val(a)?;
+                let b = it.next().cloned().ok_or_else(|| CrError::Usage("--compare needs two files".into()))?;
+                o.compare = Some((a, b));
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -54,14 +72,25 @@ fn parse(args: &[String]) -> Result<Opts> {
 fn run() -> Result<i32> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let o = parse(&args)?;
+    if let Some((a, b)) = &o.compare {
+        return compare::run(a, b);
+    }
     match (o.restart, o.pid) {
         (true, None) => {
             let f = o.file.ok_or_else(|| CrError::Usage("-r needs -f FILE".into()))?;
-            restart::run(&f, o.detach)
+            if o.userspace {
+                urestore::run(&f, o.detach)
+            } else {
+                restart::run(&f, o.detach)
+            }
         }
         (false, Some(pid)) => {
             let f = o.file.unwrap_or_else(|| format!("{pid}.kckpt"));
-            inject::checkpoint(pid, &f)?;
+            if o.userspace {
+                uckpt::checkpoint(pid, &f)?;
+            } else {
+                inject::checkpoint(pid, &f)?;
+            }
             println!("cr: checkpointed {pid} into {f}");
             Ok(0)
         }

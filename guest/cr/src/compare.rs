@@ -1,0 +1,139 @@
+//! `cr --compare A B`: decode two images with the kckpt-image crate (which
+//! validates them as the loader does) and check that they describe the
+//! same process state. Used as the oracle between kernel-mode and
+//! userspace checkpoints of the same stopped process.
+//!
+//! Compared exactly: registers, FPU and SSE state, TLS, auxv, NT_FILE,
+//! every kckpt field (mm fields, brk, vdso_base, umask, blocked mask, the 64
+//! sigactions, VMAs, fds, cwd), the segments (address, size, flags) and
+//! their contents byte for byte.
+//!
+//! Allowed to differ, and why:
+//! - `kckpt_vma.pgoff` of anonymous VMAs: the kernel's vm_pgoff of
+//!   anonymous memory is not visible in /proc (maps shows 0); userspace
+//!   writes start >> 12. Restart does not use it for anonymous memory.
+//! - `O_CLOEXEC` in `kckpt_fd.flags`: the kernel records f_flags, /proc's
+//!   fdinfo reports the descriptor's close-on-exec state instead.
+//! - NT_PRSTATUS outside pr_reg and NT_PRPSINFO (informational core notes,
+//!   not used by restart): reported, not counted.
+
+use kckpt_image::consts::VMA_FILE;
+use kckpt_image::{Image, MM_NAMES, REG_NAMES};
+
+use crate::error::{CrError, Result};
+
+const O_CLOEXEC: u32 = 0o2000000;
+
+fn load(path: &str) -> Result<(Image, Vec<u8>)> {
+    let bytes = std::fs::read(path).map_err(|e| CrError::Os(format!("read {path}"), e))?;
+    let img = Image::parse(&bytes).map_err(|e| CrError::BadImage(format!("{path}: {e}")))?;
+    Ok((img, bytes))
+}
+
+/// Returns the number of differences (0 = same state).
+pub fn run(a_path: &str, b_path: &str) -> Result<i32> {
+    let (a, fa) = load(a_path)?;
+    let (b, fb) = load(b_path)?;
+    let mut diffs = 0;
+    let mut differ = |what: String| {
+        println!("differ: {what}");
+        diffs += 1;
+    };
+    let (ra, rb) = (a.prstatus.regs.to_array(), b.prstatus.regs.to_array());
+    for k in 0..17 {
+        if ra[k] != rb[k] {
+            differ(format!("register {} {:#x} != {:#x}", REG_NAMES[k], ra[k], rb[k]));
+        }
+    }
+    if a.fpregs != b.fpregs {
+        differ("NT_PRFPREG".into());
+    }
+    if a.fxsave != b.fxsave {
+        differ("NT_PRXFPREG".into());
+    }
+    if a.tls != b.tls {
+        differ(format!("TLS {:?} != {:?}", a.tls, b.tls));
+    }
+    if a.auxv != b.auxv {
+        differ(format!("auxv {:x?} != {:x?}", a.auxv, b.auxv));
+    }
+    if a.files != b.files {
+        differ(format!("NT_FILE {:?} != {:?}", a.files, b.files));
+    }
+    let (sa, sb) = (&a.state, &b.state);
+    let (ma, mb) = (sa.mm.to_array(), sb.mm.to_array());
+    for k in 0..ma.len() {
+        if ma[k] != mb[k] {
+            differ(format!("{} {:#x} != {:#x}", MM_NAMES[k], ma[k], mb[k]));
+        }
+    }
+    if sa.vdso_base != sb.vdso_base {
+        differ(format!("vdso_base {:#x} != {:#x}", sa.vdso_base, sb.vdso_base));
+    }
+    if sa.umask != sb.umask {
+        differ(format!("umask {:o} != {:o}", sa.umask, sb.umask));
+    }
+    if sa.sigblocked != sb.sigblocked {
+        differ(format!("sigblocked {:#x} != {:#x}", sa.sigblocked, sb.sigblocked));
+    }
+    for (k, (x, y)) in sa.sigactions.iter().zip(&sb.sigactions).enumerate() {
+        if x != y {
+            differ(format!("sigaction {}: {x:x?} != {y:x?}", k + 1));
+        }
+    }
+    if sa.vmas.len() != sb.vmas.len() {
+        differ(format!("{} VMAs != {} VMAs", sa.vmas.len(), sb.vmas.len()));
+    }
+    for (x, y) in sa.vmas.iter().zip(&sb.vmas) {
+        let pgoff_matters = x.flags & VMA_FILE != 0;
+        if (x.start, x.end, x.flags) != (y.start, y.end, y.flags) || (pgoff_matters && x.pgoff != y.pgoff) {
+            differ(format!("VMA {x:x?} != {y:x?}"));
+        }
+    }
+    if sa.fds.len() != sb.fds.len() {
+        differ(format!("{} fds != {} fds", sa.fds.len(), sb.fds.len()));
+    }
+    for (x, y) in sa.fds.iter().zip(&sb.fds) {
+        let key = |f: &kckpt_image::Fd| (f.fd, f.flags & !O_CLOEXEC, f.pos, f.mode, f.path.clone());
+        if key(x) != key(y) {
+            differ(format!("fd {x:?} != {y:?}"));
+        }
+    }
+    if sa.cwd != sb.cwd {
+        differ(format!("cwd {:?} != {:?}", String::from_utf8_lossy(&sa.cwd), String::from_utf8_lossy(&sb.cwd)));
+    }
+    if a.segments.len() != b.segments.len() {
+        differ(format!("{} segments != {} segments", a.segments.len(), b.segments.len()));
+    }
+    let mut bytes = 0usize;
+    for (i, (x, y)) in a.segments.iter().zip(&b.segments).enumerate() {
+        if (x.vaddr, x.memsz, x.flags) != (y.vaddr, y.memsz, y.flags) {
+            differ(format!("segment {i}: {x:x?} != {y:x?}"));
+            continue;
+        }
+        let (da, db) = (a.segment_data(&fa, i).unwrap_or(&[]), b.segment_data(&fb, i).unwrap_or(&[]));
+        bytes += da.len();
+        if let Some(p) = da.chunks(4096).zip(db.chunks(4096)).position(|(p, q)| p != q) {
+            differ(format!("segment {i} at {:#x}: contents differ from page {:#x}", x.vaddr, x.vaddr as usize + p * 4096));
+        }
+    }
+    // Informational notes.
+    let skip_regs = |r: &[u8]| [&r[..72], &r[140..]].concat();
+    if skip_regs(&a.prstatus.raw) != skip_regs(&b.prstatus.raw) {
+        println!("note: NT_PRSTATUS outside pr_reg differs (informational)");
+    }
+    if a.prpsinfo.raw != b.prpsinfo.raw {
+        println!("note: NT_PRPSINFO differs (informational)");
+    }
+    println!(
+        "compared {} registers, {} VMAs, {} segments ({} bytes), {} fds, 64 sigactions, cwd {:?}: {}",
+        17,
+        sa.vmas.len(),
+        a.segments.len(),
+        bytes,
+        sa.fds.len(),
+        String::from_utf8_lossy(&sa.cwd),
+        if diffs == 0 { "same state".to_string() } else { format!("{diffs} differences") }
+    );
+    Ok(if diffs == 0 { 0 } else { 1 })
+}

@@ -1,0 +1,384 @@
+//! `cr -p PID --userspace`: write the kckpt image without sys_checkpoint.
+//! The target is seized and stopped with ptrace; its state comes from
+//! ptrace (registers, FPU, TLS), /proc (maps, memory, auxv, fds, cwd, mm
+//! fields, umask, blocked mask) and a few injected system calls (brk(0)
+//! and rt_sigaction(sig, NULL, &old) for every signal, which have no /proc
+//! or ptrace interface). The image is laid out by the kckpt-image crate
+//! exactly as the kernel lays it out; memory is streamed page by page from
+//! /proc/PID/mem, all-zero pages left as holes. Then the target is let go.
+
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+
+use kckpt_image::consts::*;
+use kckpt_image::{FileEntry, Fxsave, Image, KckptState, MmFields, Prpsinfo, Prstatus, Regs as ImgRegs, Segment};
+use kckpt_image::{Fd, Sigaction, UserDesc, Vma};
+
+use crate::error::{CrError, Result};
+use crate::inject::{self, getregs, ptrace, resume_regs, setregs, syscall_in, wait_stop, Regs};
+
+const PTRACE_GETFPREGS: u32 = 14;
+const PTRACE_GETFPXREGS: u32 = 18;
+const PTRACE_GET_THREAD_AREA: u32 = 25;
+const NR_BRK: u32 = 45;
+const NR_RT_SIGACTION: u32 = 174;
+/// VALID_OPEN_FLAGS on i386 (O_ACCMODE up to __O_TMPFILE).
+const VALID_OPEN_FLAGS: u32 = 0o37777777;
+const PAGE: usize = 4096;
+/// Bytes read from /proc/PID/mem at a time.
+const CHUNK: usize = 256 * PAGE;
+
+fn os(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> CrError {
+    let w = what.into();
+    move |e| CrError::Os(w, e)
+}
+
+fn read_proc(pid: i32, name: &str) -> Result<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/{name}")).map_err(|e| match e.raw_os_error() {
+        Some(libc::ESRCH) | Some(libc::ENOENT) => CrError::TargetExited(pid),
+        _ => CrError::Os(format!("/proc/{pid}/{name}"), e),
+    })
+}
+
+fn readlink(p: &str) -> Result<Vec<u8>> {
+    use std::os::unix::ffi::OsStringExt;
+    std::fs::read_link(p).map(|p| p.into_os_string().into_vec()).map_err(os(format!("readlink {p}")))
+}
+
+fn status_field<'a>(status: &'a str, key: &str) -> Result<&'a str> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix(':')))
+        .map(str::trim)
+        .ok_or_else(|| CrError::Os(format!("no {key} in /proc/PID/status"), std::io::Error::other("missing")))
+}
+
+/// Fields of /proc/PID/stat after the command name; `f(n)` is field n (1-based).
+struct Stat(Vec<u64>);
+
+impl Stat {
+    fn parse(s: &str) -> Result<Stat> {
+        let rest = s.rfind(')').map(|i| &s[i + 1..]).unwrap_or("");
+        // field 3 (state) is a letter; keep it as 0 so that indices line up.
+        let v = rest.split_whitespace().map(|t| t.parse::<i64>().map(|x| x as u64).unwrap_or(0)).collect();
+        Ok(Stat(v))
+    }
+    fn f(&self, n: usize) -> u32 {
+        self.0.get(n - 3).copied().unwrap_or(0) as u32
+    }
+}
+
+/// One VMA of /proc/PID/smaps.
+struct MapLine {
+    start: u32,
+    end: u32,
+    perms: String,
+    offset: u64,
+    path: String,
+    vmflags: Vec<String>,
+}
+
+fn parse_smaps(s: &str) -> Vec<MapLine> {
+    let mut v: Vec<MapLine> = Vec::new();
+    for l in s.lines() {
+        let mut it = l.splitn(6, ' ');
+        let first = it.next().unwrap_or("");
+        if let Some((a, b)) = first.split_once('-') {
+            if let (Ok(a), Ok(b)) = (u32::from_str_radix(a, 16), u32::from_str_radix(b, 16)) {
+                let perms = it.next().unwrap_or("").to_string();
+                let offset = u64::from_str_radix(it.next().unwrap_or("0"), 16).unwrap_or(0);
+                let _dev = it.next();
+                let _inode = it.next();
+                let path = it.next().unwrap_or("").trim_start().to_string();
+                v.push(MapLine { start: a, end: b, perms, offset, path, vmflags: Vec::new() });
+                continue;
+            }
+        }
+        if let (Some(r), Some(m)) = (l.strip_prefix("VmFlags:"), v.last_mut()) {
+            m.vmflags = r.split_whitespace().map(String::from).collect();
+        }
+    }
+    v
+}
+
+pub fn checkpoint(pid: i32, file: &str) -> Result<()> {
+    let path = inject::absolute(file)?;
+    if std::fs::symlink_metadata(&path).is_ok() {
+        return Err(CrError::FileExists(path));
+    }
+    inject::seize(pid)?;
+    let mut created = false;
+    let r = dump(pid, &path, &mut created).map_err(|e| inject::exited_or(pid, e));
+    // SAFETY: detaching our tracee (it may be gone already).
+    unsafe { libc::ptrace(libc::PTRACE_DETACH, pid, 0, 0) };
+    if r.is_err() && created {
+        let _ = std::fs::remove_file(&path);
+    }
+    r
+}
+
+/// State only injected system calls can give: brk and the sigactions.
+fn injected_state(pid: i32, mem: &File, resume: &Regs) -> Result<(u32, Vec<Sigaction>)> {
+    let int80 = inject::find_int80(pid, mem)?;
+    let orig_esp = resume.esp as u32;
+    let scratch = orig_esp.wrapping_sub(512 + 32) & !15;
+    let mut saved = [0u8; 32];
+    mem.read_exact_at(&mut saved, scratch as u64).map_err(os("reading the stack"))?;
+    let mut pending = 0;
+    let mut run = || -> Result<(u32, Vec<Sigaction>)> {
+        let brk = syscall_in(pid, int80, resume, NR_BRK, &[0], &mut pending)? as u32;
+        let mut acts = Vec::with_capacity(NSIG);
+        for sig in 1..=NSIG as u32 {
+            let r = syscall_in(pid, int80, resume, NR_RT_SIGACTION, &[sig, 0, scratch, 8], &mut pending)?;
+            if r < 0 {
+                return Err(CrError::Os(format!("rt_sigaction({sig}) in {pid}"), std::io::Error::from_raw_os_error(-r)));
+            }
+            let mut b = [0u8; 20];
+            mem.read_exact_at(&mut b, scratch as u64).map_err(os("reading a sigaction"))?;
+            let w = |k: usize| u32::from_le_bytes([b[k], b[k + 1], b[k + 2], b[k + 3]]);
+            acts.push(Sigaction { handler: w(0), flags: w(4), restorer: w(8), mask: w(12) as u64 | (w(16) as u64) << 32 });
+        }
+        Ok((brk, acts))
+    };
+    let r = run();
+    // Put back the stack and the registers, whatever happened.
+    let _ = mem.write_all_at(&saved, scratch as u64);
+    let _ = setregs(pid, resume);
+    if pending != 0 {
+        // SAFETY: re-queue the held-back signal for the target.
+        unsafe { libc::kill(pid, pending) };
+    }
+    r
+}
+
+fn get_bytes<const N: usize>(pid: i32, req: u32, addr: usize) -> Result<[u8; N]> {
+    let mut b = [0u8; N];
+    ptrace(req, pid, addr, b.as_mut_ptr() as usize)?;
+    Ok(b)
+}
+
+fn u32le(b: &[u8], k: usize) -> u32 {
+    u32::from_le_bytes([b[k], b[k + 1], b[k + 2], b[k + 3]])
+}
+
+fn put(d: &mut [u8], off: usize, v: &[u8]) {
+    d[off..off + v.len()].copy_from_slice(v);
+}
+
+fn dump(pid: i32, path: &str, created: &mut bool) -> Result<()> {
+    ptrace(libc::PTRACE_INTERRUPT, pid, 0, 0)?;
+    wait_stop(pid)?;
+    let status = read_proc(pid, "status")?;
+    if status_field(&status, "Threads")?.parse::<u32>().unwrap_or(1) > 1 {
+        return Err(CrError::Os(format!("process {pid} has several threads"), std::io::Error::from_raw_os_error(libc::EBUSY)));
+    }
+    let orig = getregs(pid)?;
+    let resume = resume_regs(&orig);
+    let fpregs: [u8; FPREGS_SIZE] = get_bytes(pid, PTRACE_GETFPREGS, 0)?;
+    // Without FXSR there is no SSE state: left zero, as the kernel does.
+    let fxsave: [u8; FXSAVE_SIZE] = get_bytes(pid, PTRACE_GETFPXREGS, 0).unwrap_or([0; FXSAVE_SIZE]);
+    let mut tls = [UserDesc::default(); 3];
+    for (k, t) in tls.iter_mut().enumerate() {
+        let b: [u8; 16] = get_bytes(pid, PTRACE_GET_THREAD_AREA, 6 + k)?;
+        *t = UserDesc { entry_number: u32le(&b, 0), base_addr: u32le(&b, 4), limit: u32le(&b, 8), flags: u32le(&b, 12) };
+    }
+    let mem = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(format!("/proc/{pid}/mem"))
+        .map_err(os(format!("/proc/{pid}/mem")))?;
+    let (brk, sigactions) = injected_state(pid, &mem, &resume)?;
+
+    let stat = Stat::parse(&read_proc(pid, "stat")?)?;
+    let hex = |k: &str| -> Result<u64> {
+        u64::from_str_radix(status_field(&status, k)?, 16).map_err(|_| CrError::Os(format!("bad {k}"), std::io::Error::other("parse")))
+    };
+    let sigblocked = hex("SigBlk")?;
+    let sigpend = hex("SigPnd")?;
+    let umask = u32::from_str_radix(status_field(&status, "Umask")?, 8).unwrap_or(0o022);
+    let first = |k: &str| -> Result<u32> { Ok(status_field(&status, k)?.split_whitespace().next().unwrap_or("0").parse().unwrap_or(0)) };
+    let (uid, gid) = (first("Uid")?, first("Gid")?);
+    let mm = MmFields {
+        start_code: stat.f(26),
+        end_code: stat.f(27),
+        start_data: stat.f(45),
+        end_data: stat.f(46),
+        start_brk: stat.f(47),
+        brk,
+        start_stack: stat.f(28),
+        arg_start: stat.f(48),
+        arg_end: stat.f(49),
+        env_start: stat.f(50),
+        env_end: stat.f(51),
+    };
+
+    // VMAs, without the vDSO and vvar.
+    let smaps = parse_smaps(&read_proc(pid, "smaps")?);
+    let mut vdso_base = 0;
+    let mut segments = Vec::new();
+    let mut vmas = Vec::new();
+    let mut files = Vec::new();
+    for m in &smaps {
+        if m.path == "[vdso]" {
+            vdso_base = m.start;
+            continue;
+        }
+        if m.path.starts_with("[vvar") {
+            continue;
+        }
+        let has = |f: &str| m.vmflags.iter().any(|x| x == f);
+        if has("io") || has("pf") || (has("sh") && has("wr")) {
+            return Err(CrError::Os(
+                format!("{:#x}-{:#x} {} cannot be checkpointed", m.start, m.end, m.path),
+                std::io::Error::from_raw_os_error(libc::EBUSY),
+            ));
+        }
+        if vmas.len() == 1024 {
+            return Err(CrError::Os("more than 1024 VMAs".into(), std::io::Error::from_raw_os_error(libc::E2BIG)));
+        }
+        let p = m.perms.as_bytes();
+        let prot = if p.first() == Some(&b'r') { PF_R } else { 0 }
+            | if p.get(1) == Some(&b'w') { PF_W } else { 0 }
+            | if p.get(2) == Some(&b'x') { PF_X } else { 0 };
+        let is_file = !m.path.is_empty() && !m.path.starts_with('[');
+        let mut flags = 0;
+        if has("gd") {
+            flags |= VMA_GROWSDOWN;
+        }
+        if mm.brk > mm.start_brk && m.start <= mm.start_brk && m.end >= mm.brk {
+            flags |= VMA_HEAP;
+        }
+        // vm_pgoff of anonymous memory is not visible in /proc: the start
+        // page, as for a fresh anonymous mmap (restart does not use it).
+        let pgoff = if is_file { (m.offset / PAGE as u64) as u32 } else { m.start / PAGE as u32 };
+        if is_file {
+            flags |= VMA_FILE;
+            files.push(FileEntry { start: m.start, end: m.end, pgoff, path: m.path.as_bytes().to_vec() });
+        }
+        vmas.push(Vma { start: m.start, end: m.end, flags, pgoff });
+        segments.push(Segment { vaddr: m.start, memsz: m.end - m.start, offset: 0, flags: prot });
+    }
+
+    // Regular files open by path.
+    let mut fds = Vec::new();
+    let mut nums: Vec<u32> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map_err(os(format!("/proc/{pid}/fd")))?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    nums.sort_unstable();
+    for fd in nums {
+        let link = format!("/proc/{pid}/fd/{fd}");
+        let Ok(md) = std::fs::metadata(&link) else { continue };
+        if !md.is_file() {
+            continue;
+        }
+        let Ok(target) = readlink(&link) else { continue };
+        if !target.starts_with(b"/") || target.ends_with(b" (deleted)") {
+            continue;
+        }
+        let info = read_proc(pid, &format!("fdinfo/{fd}"))?;
+        let field = |k: &str| info.lines().find_map(|l| l.strip_prefix(k)).map(str::trim).unwrap_or("0");
+        let pos = field("pos:").parse::<u64>().unwrap_or(0);
+        let flags = u32::from_str_radix(field("flags:"), 8).unwrap_or(0) & VALID_OPEN_FLAGS;
+        fds.push(Fd { fd, flags, pos, mode: S_IFREG, path: target });
+    }
+    let cwd = readlink(&format!("/proc/{pid}/cwd"))?;
+
+    let auxv_b = std::fs::read(format!("/proc/{pid}/auxv")).map_err(os("auxv"))?;
+    let auxv: Vec<(u32, u32)> = auxv_b.chunks_exact(8).map(|c| (u32le(c, 0), u32le(c, 4))).collect();
+
+    // NT_PRSTATUS and NT_PRPSINFO as the kernel fills them.
+    let (ppid, pgrp, sid) = (stat.f(4), stat.f(5), stat.f(6));
+    let mut prs = vec![0u8; PRSTATUS_SIZE];
+    put(&mut prs, 16, &(sigpend as u32).to_le_bytes());
+    put(&mut prs, 20, &(sigblocked as u32).to_le_bytes());
+    for (k, v) in [pid as u32, ppid, pgrp, sid].iter().enumerate() {
+        put(&mut prs, 24 + 4 * k, &v.to_le_bytes());
+    }
+    put(&mut prs, 140, &1u32.to_le_bytes());
+    let mut psi = vec![0u8; PRPSINFO_SIZE];
+    psi[1] = b'R';
+    psi[3] = stat.f(19) as u8;
+    put(&mut psi, 4, &stat.f(9).to_le_bytes());
+    put(&mut psi, 8, &(uid as u16).to_le_bytes());
+    put(&mut psi, 10, &(gid as u16).to_le_bytes());
+    for (k, v) in [pid as u32, ppid, pgrp, sid].iter().enumerate() {
+        put(&mut psi, 12 + 4 * k, &v.to_le_bytes());
+    }
+    let comm = read_proc(pid, "comm")?;
+    let comm = comm.trim_end_matches('\n').as_bytes();
+    let n = comm.len().min(15);
+    psi[28..28 + n].copy_from_slice(&comm[..n]);
+    let alen = (mm.arg_end.saturating_sub(mm.arg_start) as usize).min(79);
+    let mut args = vec![0u8; alen];
+    if mem.read_exact_at(&mut args, mm.arg_start as u64).is_ok() {
+        for c in args.iter_mut().filter(|c| **c == 0) {
+            *c = b' ';
+        }
+        psi[44..44 + alen].copy_from_slice(&args);
+    }
+
+    let a = inject::regs_array(&resume);
+    let mut img = Image {
+        prstatus: Prstatus { pid: pid as u32, regs: ImgRegs::from_array(a), raw: prs },
+        prpsinfo: Prpsinfo::from_raw(&psi),
+        auxv,
+        files,
+        files_raw: Vec::new(),
+        fpregs: fpregs.to_vec(),
+        fxsave: Fxsave(fxsave.to_vec()),
+        tls,
+        state: KckptState { mm, vdso_base, umask, sigblocked, sigactions, vmas, fds, cwd },
+        segments,
+        extra_notes: Vec::new(),
+        notes: Vec::new(),
+    };
+    img.relayout();
+
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o700)
+        .open(path)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => CrError::FileExists(path.into()),
+            _ => CrError::Os(format!("create {path}"), e),
+        })?;
+    *created = true;
+    let empty: Vec<&[u8]> = vec![&[]; img.segments.len()];
+    img.write_to(&empty, &mut out).map_err(|e| CrError::Os(format!("writing {path}"), std::io::Error::other(e.to_string())))?;
+    let mut buf = vec![0u8; CHUNK];
+    for s in &img.segments {
+        let mut done = 0usize;
+        let len = s.memsz as usize;
+        while done < len {
+            let n = (len - done).min(CHUNK);
+            let b = &mut buf[..n];
+            let addr = s.vaddr as u64 + done as u64;
+            if mem.read_exact_at(b, addr).is_err() {
+                // Page by page: what cannot be read (beyond the end of a
+                // mapped file) is a hole, as get_dump_page() makes it.
+                for (k, p) in b.chunks_mut(PAGE).enumerate() {
+                    if mem.read_exact_at(p, addr + (k * PAGE) as u64).is_err() {
+                        p.fill(0);
+                    }
+                }
+            }
+            for (k, p) in b.chunks(PAGE).enumerate() {
+                if p.iter().any(|&x| x != 0) {
+                    out.write_all_at(p, s.offset as u64 + (done + k * PAGE) as u64).map_err(os(format!("writing {path}")))?;
+                }
+            }
+            done += n;
+        }
+    }
+    out.flush().map_err(os("flush"))?;
+    // Memory of a task that died meanwhile reads as holes: make sure it
+    // is still there, stopped, before calling the image good.
+    getregs(pid)?;
+    if inject::dying(pid) {
+        return Err(CrError::TargetExited(pid));
+    }
+    Ok(())
+}

@@ -1,0 +1,442 @@
+//! `cr -r --userspace -f FILE`: rebuild the process without binfmt_cr.
+//!
+//! cr validates the image with the kckpt-image crate, forks, and the child
+//! becomes the restored process. What can be done from Rust without
+//! disturbing cr itself is done first: all signals blocked, sigactions,
+//! umask, regular fds, cwd. The rest runs in a restorer: straight-line
+//! i386 code generated here into a fresh mapping placed outside every
+//! image segment and outside cr's own mappings, with its own stack and
+//! data. Its absolute addresses are known when it is generated, so it
+//! needs no position independence. It unmaps all of cr, moves the vDSO
+//! and vvar to the image's vdso_base if they are elsewhere, maps each
+//! segment MAP_PRIVATE|MAP_FIXED from the image file (the stack anonymous
+//! MAP_GROWSDOWN, read in), sets the mm fields and auxv (PR_SET_MM, needs
+//! CAP_SYS_RESOURCE), TLS (set_thread_area), the blocked mask, FPU/SSE
+//! (fxrstor or frstor), then segment and general registers, eflags and esp,
+//! and jumps to eip. A failure before that point is reported by cr with its
+//! exit code; a failed mapping inside the restorer exits with status 127.
+
+use std::ffi::CString;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::io::AsRawFd;
+
+use kckpt_image::consts::*;
+use kckpt_image::{Image, Limits, USER_CS, USER_DS};
+
+use crate::error::{CrError, Result};
+
+const NR_EXIT_GROUP: u32 = 252;
+const NR_CLOSE: u32 = 6;
+const NR_MUNMAP: u32 = 91;
+const NR_MPROTECT: u32 = 125;
+const NR_MREMAP: u32 = 163;
+const NR_PRCTL: u32 = 172;
+const NR_RT_SIGPROCMASK: u32 = 175;
+const NR_PREAD64: u32 = 180;
+const NR_MMAP2: u32 = 192;
+const NR_SET_THREAD_AREA: u32 = 243;
+const PR_SET_MM: u32 = 35;
+const PR_SET_MM_AUXV: u32 = 12;
+const MREMAP_MAYMOVE: u32 = 1;
+const MREMAP_FIXED: u32 = 2;
+const PAGE: u32 = 4096;
+
+/// A little i386 assembler for the restorer: absolute addressing only.
+struct Asm {
+    base: u32,
+    code: Vec<u8>,
+    fail: u32,
+}
+
+impl Asm {
+    fn d(&mut self, b: &[u8]) {
+        self.code.extend_from_slice(b);
+    }
+    fn imm(&mut self, v: u32) {
+        self.code.extend_from_slice(&v.to_le_bytes());
+    }
+    fn here(&self) -> u32 {
+        self.base + self.code.len() as u32
+    }
+    /// mov r32, imm32 (r: eax 0, ecx 1, edx 2, ebx 3, esp 4, ebp 5, esi 6, edi 7)
+    fn mov_ri(&mut self, r: u8, v: u32) {
+        self.d(&[0xb8 + r]);
+        self.imm(v);
+    }
+    /// mov r32, cs:[abs]
+    fn mov_rm(&mut self, r: u8, abs: u32) {
+        self.d(&[0x2e, 0x8b, 0x05 | (r << 3)]);
+        self.imm(abs);
+    }
+    /// mov sreg, cs:[abs] (es 0, ds 3, fs 4, gs 5)
+    fn mov_sm(&mut self, s: u8, abs: u32) {
+        self.d(&[0x2e, 0x8e, 0x05 | (s << 3)]);
+        self.imm(abs);
+    }
+    /// A system call with immediate arguments; `check`: exit 127 on error.
+    fn sys(&mut self, nr: u32, args: &[u32], check: bool) {
+        self.mov_ri(0, nr);
+        for (r, &a) in [3u8, 1, 2, 6, 7, 5].iter().zip(args) {
+            self.mov_ri(*r, a);
+        }
+        self.d(&[0xcd, 0x80]);
+        if check {
+            // cmp eax, -4095; jae fail
+            self.d(&[0x3d]);
+            self.imm(-4095i32 as u32);
+            let rel = self.fail.wrapping_sub(self.here() + 6);
+            self.d(&[0x0f, 0x83]);
+            self.imm(rel);
+        }
+    }
+}
+
+/// Data the restorer reads, laid out in its mapping after the code.
+struct Data {
+    base: u32,
+    bytes: Vec<u8>,
+}
+
+impl Data {
+    /// Append `b` aligned to `align`; returns its absolute address.
+    fn put(&mut self, b: &[u8], align: usize) -> u32 {
+        while self.bytes.len() % align != 0 {
+            self.bytes.push(0);
+        }
+        let a = self.base + self.bytes.len() as u32;
+        self.bytes.extend_from_slice(b);
+        a
+    }
+    fn word(&mut self, v: u32) -> u32 {
+        self.put(&v.to_le_bytes(), 4)
+    }
+}
+
+struct Map {
+    start: u32,
+    end: u32,
+    name: String,
+}
+
+fn self_maps() -> Result<Vec<Map>> {
+    let s = std::fs::read_to_string("/proc/self/maps").map_err(|e| CrError::Os("/proc/self/maps".into(), e))?;
+    Ok(s.lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            let (a, b) = it.next()?.split_once('-')?;
+            let name = it.nth(4).unwrap_or("").to_string();
+            Some(Map { start: u32::from_str_radix(a, 16).ok()?, end: u32::from_str_radix(b, 16).ok()?, name })
+        })
+        .collect())
+}
+
+fn overlaps(a: u32, b: u32, c: u32, d: u32) -> bool {
+    a < d && c < b
+}
+
+fn last_os(what: &str) -> CrError {
+    CrError::last_os(what)
+}
+
+/// Validate in the parent; fork; the child restores, the parent waits.
+pub fn run(file: &str, detach: bool) -> Result<i32> {
+    let f = std::fs::File::open(file).map_err(|e| CrError::Os(format!("open {file}"), e))?;
+    let md = f.metadata().map_err(|e| CrError::Os(format!("stat {file}"), e))?;
+    kckpt_image::check_file_mode(md.mode()).map_err(|e| CrError::BadImage(format!("{file}: {e}")))?;
+    let img = Image::parse_reader(&mut &f, &Limits::default()).map_err(|e| CrError::BadImage(format!("{file}: {e}")))?;
+    let r = img.prstatus.regs;
+    if r.cs & 0xffff != USER_CS || r.ss & 0xffff != USER_DS {
+        return Err(CrError::BadImage(format!("{file}: cs {:#x} ss {:#x} are not the user segments", r.cs, r.ss)));
+    }
+    let mut fds = [0; 2];
+    // SAFETY: fds has room for two descriptors.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(last_os("pipe2"));
+    }
+    // SAFETY: single-threaded; the child goes on in Rust and ends in the
+    // restorer or in _exit.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(last_os("fork"));
+    }
+    if pid == 0 {
+        // SAFETY: closing the read end in the child.
+        unsafe { libc::close(fds[0]) };
+        let e = child(&img, &f, fds[1]).unwrap_err();
+        eprintln!("cr: {e}");
+        let code = e.code();
+        // SAFETY: reporting the exit code on the pipe, then leaving.
+        unsafe {
+            libc::write(fds[1], (&code as *const i32).cast(), 4);
+            libc::_exit(code);
+        }
+    }
+    drop(f);
+    let mut code: i32 = 0;
+    // SAFETY: closing our write end; reading 4 bytes into code.
+    let n = unsafe {
+        libc::close(fds[1]);
+        let n = libc::read(fds[0], (&mut code as *mut i32).cast(), 4);
+        libc::close(fds[0]);
+        n
+    };
+    let mut st = 0;
+    if n == 4 {
+        // SAFETY: reap the child that failed before the point of no return.
+        unsafe { libc::waitpid(pid, &mut st, 0) };
+        std::process::exit(code);
+    }
+    if detach {
+        println!("cr: restarted {file} as pid {pid}");
+        return Ok(0);
+    }
+    // SAFETY: waiting for our own child.
+    if unsafe { libc::waitpid(pid, &mut st, 0) } < 0 {
+        return Err(last_os("waitpid"));
+    }
+    Ok(if libc::WIFEXITED(st) { libc::WEXITSTATUS(st) } else { 128 + libc::WTERMSIG(st) })
+}
+
+fn raw(nr: u32, a: u32, b: u32, c: u32, d: u32) -> i32 {
+    // SAFETY: the callers pass valid pointers for the calls they make.
+    unsafe { libc::syscall(nr as libc::c_long, a, b, c, d) as i32 }
+}
+
+/// The child: everything up to the jump into the restorer.
+fn child(img: &Image, f: &std::fs::File, pipe_w: i32) -> Result<std::convert::Infallible> {
+    let st = &img.state;
+    // All signals blocked until the restorer sets the image's mask.
+    let all: u64 = !0;
+    if raw(NR_RT_SIGPROCMASK, 2, &all as *const u64 as u32, 0, 8) < 0 {
+        return Err(last_os("rt_sigprocmask"));
+    }
+    // The image file on a descriptor above all of the image's.
+    let top = st.fds.iter().map(|x| x.fd).max().unwrap_or(0).max(pipe_w as u32) + 1;
+    // SAFETY: duplicating our own descriptors.
+    let img_fd = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_DUPFD, top.max(100) as i32) };
+    let pipe_fd = unsafe { libc::fcntl(pipe_w, libc::F_DUPFD, img_fd + 1) };
+    if img_fd < 0 || pipe_fd < 0 {
+        return Err(last_os("F_DUPFD"));
+    }
+    // SAFETY: the old descriptors are ours; the duplicated image fd
+    // survives until the restorer has mapped the segments.
+    unsafe {
+        libc::close(pipe_w);
+        libc::close(f.as_raw_fd());
+    }
+    for x in &st.fds {
+        let p = CString::new(x.path.clone()).map_err(|_| CrError::BadImage("NUL in a path".into()))?;
+        let flags = (x.flags & !(libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_NOCTTY) as u32) as i32;
+        // SAFETY: opening, seeking and moving descriptors of our own.
+        unsafe {
+            let fd = libc::open(p.as_ptr(), flags);
+            if fd < 0 {
+                return Err(CrError::Os(format!("reopen fd {} {:?}", x.fd, p), std::io::Error::last_os_error()));
+            }
+            if libc::lseek64(fd, x.pos as i64, libc::SEEK_SET) < 0 {
+                return Err(last_os("lseek"));
+            }
+            if fd as u32 != x.fd {
+                if libc::dup2(fd, x.fd as i32) < 0 {
+                    return Err(last_os("dup2"));
+                }
+                libc::close(fd);
+            }
+        }
+    }
+    for (k, a) in st.sigactions.iter().enumerate() {
+        let sig = k as u32 + 1;
+        if sig == 9 || sig == 19 {
+            continue;
+        }
+        let act: [u32; 5] = [a.handler, a.flags, a.restorer, a.mask as u32, (a.mask >> 32) as u32];
+        if raw(174, sig, act.as_ptr() as u32, 0, 8) < 0 {
+            return Err(CrError::Os(format!("rt_sigaction({sig})"), std::io::Error::last_os_error()));
+        }
+    }
+    // SAFETY: plain call.
+    unsafe { libc::umask(st.umask) };
+    let cwd = CString::new(st.cwd.clone()).map_err(|_| CrError::BadImage("NUL in cwd".into()))?;
+    // SAFETY: valid C string.
+    if unsafe { libc::chdir(cwd.as_ptr()) } < 0 {
+        return Err(CrError::Os(format!("chdir {cwd:?}"), std::io::Error::last_os_error()));
+    }
+
+    // Place the restorer: outside the image's segments, the vvar+vDSO
+    // range it needs, and everything of ours.
+    let segs: Vec<(u32, u32)> = img.segments.iter().map(|s| (s.vaddr, s.vaddr + s.memsz)).collect();
+    let lim = Limits::default();
+    let vd = st.vdso_base;
+    let vrange = if vd != 0 { (vd - lim.vdso_vvar_bytes, vd + lim.vdso_text_bytes) } else { (0, 0) };
+    let area_len: u32 = 64 * PAGE;
+    let mine = self_maps()?;
+    let mut area = 0u32;
+    let mut cand = 0x1000_0000u32;
+    while cand < 0xb000_0000 {
+        let end = cand + area_len;
+        let clash = segs.iter().any(|&(a, b)| overlaps(a, b, cand, end))
+            || overlaps(vrange.0, vrange.1, cand, end)
+            || mine.iter().any(|m| overlaps(m.start, m.end, cand, end));
+        if !clash {
+            // SAFETY: a fresh private mapping where nothing is mapped.
+            let p = unsafe {
+                libc::mmap(
+                    cand as *mut libc::c_void,
+                    area_len as usize,
+                    libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+                    -1,
+                    0,
+                )
+            };
+            if p as u32 == cand {
+                area = cand;
+                break;
+            }
+        }
+        cand += 0x0100_0000;
+    }
+    if area == 0 {
+        return Err(CrError::Os("no room for the restorer".into(), std::io::Error::from_raw_os_error(libc::ENOMEM)));
+    }
+    // Layout: code [0, 32 pages), data [32, 60), stack [60, 62), vDSO
+    // scratch [58..64) is not used by data (data ends well before).
+    let code_base = area;
+    let data_base = area + 32 * PAGE;
+    let stack_top = area + 58 * PAGE;
+    let scratch = area + 58 * PAGE; // 6 pages: vvar (4) + vdso (2) in passing
+
+    let mut d = Data { base: data_base, bytes: Vec::new() };
+    let regs = img.prstatus.regs;
+    let fx = d.put(&img.fxsave.0, 16);
+    let fp = d.put(&img.fpregs, 4);
+    let mut tls_addrs = Vec::new();
+    for t in &img.tls {
+        let mut b = Vec::new();
+        for v in [t.entry_number, t.base_addr, t.limit, t.flags] {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        tls_addrs.push(d.put(&b, 4));
+    }
+    let mask = d.put(&st.sigblocked.to_le_bytes(), 4);
+    let mut auxv = Vec::new();
+    for &(k, v) in &img.auxv {
+        auxv.extend_from_slice(&k.to_le_bytes());
+        auxv.extend_from_slice(&v.to_le_bytes());
+    }
+    let auxv_len = auxv.len() as u32;
+    let auxv_at = d.put(&auxv, 4);
+    let ra = regs.to_array(); // ebx ecx edx esi edi ebp eax ds es fs gs orig_eax eip cs eflags esp ss
+    let reg_at: Vec<u32> = ra.iter().map(|&v| d.word(v)).collect();
+    if d.bytes.len() > (26 * PAGE) as usize {
+        return Err(CrError::Os("restorer data too large".into(), std::io::Error::from_raw_os_error(libc::E2BIG)));
+    }
+
+    // Capacity first: no allocation below may map memory after the maps
+    // are read.
+    let mut a = Asm { base: code_base, code: Vec::with_capacity((32 * PAGE) as usize), fail: 0 };
+    // fail: exit_group(127)
+    a.fail = a.here();
+    a.sys(NR_EXIT_GROUP, &[127], false);
+    let entry = a.here();
+    a.mov_ri(4, stack_top);
+    // 1. Unmap all of cr (maps read again just before the jump, below).
+    let mine = self_maps()?;
+    let cur_vdso = mine.iter().find(|m| m.name == "[vdso]").map(|m| m.start).unwrap_or(0);
+    for m in &mine {
+        if m.start == area || m.name == "[vdso]" || m.name.starts_with("[vvar") {
+            continue;
+        }
+        a.sys(NR_MUNMAP, &[m.start, m.end - m.start], true);
+    }
+    // 2. The vvar and vDSO to the image's vdso_base, through the scratch
+    //    pages so that source and destination never overlap.
+    if vd != 0 && cur_vdso != vd {
+        if cur_vdso == 0 {
+            return Err(CrError::Os("cr has no vDSO to move".into(), std::io::Error::from_raw_os_error(libc::ENOEXEC)));
+        }
+        let parts: Vec<&Map> =
+            mine.iter().filter(|m| m.name == "[vdso]" || m.name.starts_with("[vvar")).collect();
+        for m in &parts {
+            let off = m.start.wrapping_sub(cur_vdso).wrapping_add(lim.vdso_vvar_bytes);
+            let len = m.end - m.start;
+            if off.checked_add(len).map_or(true, |e| e > 6 * PAGE) {
+                return Err(CrError::Os(format!("unexpected {} layout", m.name), std::io::Error::from_raw_os_error(libc::ENOEXEC)));
+            }
+            a.sys(NR_MREMAP, &[m.start, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, scratch + off], true);
+        }
+        for m in &parts {
+            let off = m.start.wrapping_sub(cur_vdso).wrapping_add(lim.vdso_vvar_bytes);
+            let len = m.end - m.start;
+            a.sys(NR_MREMAP, &[scratch + off, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, vrange.0 + off], true);
+        }
+    }
+    // 3. The segments.
+    for (s, v) in img.segments.iter().zip(&st.vmas) {
+        let prot = (if s.flags & PF_R != 0 { 1 } else { 0 })
+            | (if s.flags & PF_W != 0 { 2 } else { 0 })
+            | (if s.flags & PF_X != 0 { 4 } else { 0 });
+        if v.flags & VMA_GROWSDOWN != 0 {
+            let fl = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED | libc::MAP_GROWSDOWN) as u32;
+            a.sys(NR_MMAP2, &[s.vaddr, s.memsz, 3, fl, u32::MAX, 0], true);
+            a.sys(NR_PREAD64, &[img_fd as u32, s.vaddr, s.memsz, s.offset, 0], true);
+            if prot != 3 {
+                a.sys(NR_MPROTECT, &[s.vaddr, s.memsz, prot], true);
+            }
+        } else {
+            let fl = (libc::MAP_PRIVATE | libc::MAP_FIXED) as u32;
+            a.sys(NR_MMAP2, &[s.vaddr, s.memsz, prot, fl, img_fd as u32, s.offset / PAGE], true);
+        }
+    }
+    a.sys(NR_CLOSE, &[img_fd as u32], false);
+    // 4. mm fields and auxv; the kernel checks each against the others,
+    //    so three passes let every field reach its value whatever order.
+    let mm = st.mm;
+    let fields = [
+        (1, mm.start_code), (2, mm.end_code), (3, mm.start_data), (4, mm.end_data), (6, mm.start_brk), (7, mm.brk),
+        (5, mm.start_stack), (8, mm.arg_start), (9, mm.arg_end), (10, mm.env_start), (11, mm.env_end),
+    ];
+    for _ in 0..3 {
+        for &(opt, v) in &fields {
+            a.sys(NR_PRCTL, &[PR_SET_MM, opt, v, 0, 0], false);
+        }
+    }
+    a.sys(NR_PRCTL, &[PR_SET_MM, PR_SET_MM_AUXV, auxv_at, auxv_len, 0], false);
+    // 5. TLS, then tell cr we got here, then the blocked mask.
+    for &t in &tls_addrs {
+        a.sys(NR_SET_THREAD_AREA, &[t], true);
+    }
+    a.sys(NR_CLOSE, &[pipe_fd as u32], false);
+    a.sys(NR_RT_SIGPROCMASK, &[2, mask, 0, 8], false);
+    // 6. FPU/SSE.
+    if img.fxsave.0.iter().any(|&b| b != 0) {
+        a.d(&[0x2e, 0x0f, 0xae, 0x0d]); // fxrstor cs:[fx]
+        a.imm(fx);
+    } else {
+        a.d(&[0x2e, 0xdd, 0x25]); // frstor cs:[fp]
+        a.imm(fp);
+    }
+    // 7. Registers: segments, eflags (on our stack), general, esp, eip.
+    a.mov_sm(0, reg_at[8]); // es
+    a.mov_sm(4, reg_at[9]); // fs
+    a.mov_sm(5, reg_at[10]); // gs
+    a.d(&[0x2e, 0xff, 0x35]); // push cs:[eflags]
+    a.imm(reg_at[14]);
+    a.d(&[0x9d]); // popfd
+    for (r, k) in [(0u8, 6usize), (1, 1), (2, 2), (3, 0), (5, 5), (6, 3), (7, 4), (4, 15)] {
+        a.mov_rm(r, reg_at[k]);
+    }
+    a.mov_sm(3, reg_at[7]); // ds, last: the loads above use cs:
+    a.d(&[0x2e, 0xff, 0x25]); // jmp cs:[eip]
+    a.imm(reg_at[12]);
+    if a.code.len() > (32 * PAGE) as usize {
+        return Err(CrError::Os("restorer code too large".into(), std::io::Error::from_raw_os_error(libc::E2BIG)));
+    }
+    // SAFETY: the area is ours, RWX, and large enough (checked above).
+    unsafe {
+        std::ptr::copy_nonoverlapping(a.code.as_ptr(), code_base as *mut u8, a.code.len());
+        std::ptr::copy_nonoverlapping(d.bytes.as_ptr(), data_base as *mut u8, d.bytes.len());
+        // No allocation may happen from here on: the maps were read above.
+        std::arch::asm!("jmp {0}", in(reg) entry, options(noreturn));
+    }
+}
