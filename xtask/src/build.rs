@@ -232,6 +232,8 @@ pub fn run(args: &Args) -> Result<Kernel> {
         args.extend([format!("O={}", out.display()), format!("-j{jobs}"), "bzImage".into()]);
         make_logged(&tree, &args, &log)
     })?;
+    let n = stage("rust-objs", || crate::rust_objs::check(&out, &tree))?;
+    eprintln!("  {n} Rust objects: ELF32 i386, no SSE/MMX");
     let version = std::fs::read_to_string(out.join("include/config/kernel.release")).unwrap_or_default();
     std::fs::write(stamp(&out, "version"), version.trim())?;
     std::fs::write(stamp(&out, "built"), &plan.key)?;

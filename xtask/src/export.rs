@@ -43,6 +43,8 @@ pub fn expected_prefixes(paths: &[String]) -> BTreeSet<&'static str> {
         ("Documentation/", "Documentation"),
         ("arch/x86/", "x86"),
         ("include/uapi/", "uapi"),
+        ("lib/", "lib"),
+        ("init/", "init"),
     ];
     paths
         .iter()
@@ -62,9 +64,45 @@ pub fn prefix_ok(subject: &str, expected: &BTreeSet<&str>) -> bool {
         })
 }
 
+#[derive(serde::Deserialize, Default)]
+struct Exceptions {
+    #[serde(default)]
+    exception: Vec<Exception>,
+}
+
+#[derive(serde::Deserialize, Clone)]
+pub struct Exception {
+    patch: String,
+    #[serde(rename = "type")]
+    kind: String,
+    reason: String,
+}
+
+fn exceptions() -> Result<Vec<Exception>> {
+    let p = crate::repo_root().join("patches/checkpatch-exceptions.toml");
+    if !p.exists() {
+        return Ok(vec![]);
+    }
+    Ok(toml::from_str::<Exceptions>(&std::fs::read_to_string(&p)?)?.exception)
+}
+
+/// Split checkpatch's terse lines into (not accepted, accepted with reason).
+pub fn classify(subject: &str, lines: &str, exc: &[Exception]) -> (Vec<String>, Vec<String>) {
+    let mut bad = Vec::new();
+    let mut ok = Vec::new();
+    for l in lines.lines().filter(|l| l.contains("ERROR:") || l.contains("WARNING:") || l.contains("CHECK:")) {
+        match exc.iter().find(|e| subject.starts_with(&e.patch) && l.contains(&format!(":{}:", e.kind))) {
+            Some(e) => ok.push(format!("{}: {} ({})", e.patch, e.kind, e.reason)),
+            None => bad.push(l.to_string()),
+        }
+    }
+    (bad, ok)
+}
+
 struct Gate {
     subject: String,
     checkpatch: String,
+    accepted: Vec<String>,
     signoff: bool,
     prefix: bool,
     recipients: Vec<String>,
@@ -146,7 +184,7 @@ pub fn run(a: &Args) -> Result<()> {
     println!("{:<4} {:<60} {:<10} {:<8} {:<7}", "#", "subject", "checkpatch", "sign-off", "prefix");
     let mut bad = 0;
     for (i, g) in gates.iter().enumerate() {
-        let cp_ok = g.checkpatch == "clean";
+        let cp_ok = !g.checkpatch.ends_with("issues");
         bad += usize::from(!cp_ok || !g.signoff || !g.prefix);
         println!(
             "{:<4} {:<60} {:<10} {:<8} {:<7}",
@@ -189,10 +227,14 @@ fn gate(sh: &Shell, tree: &Path, commit: &str) -> Result<Gate> {
         .ignore_status()
         .read()
         .unwrap_or_default();
-    let n = cp.lines().filter(|l| l.contains("ERROR:") || l.contains("WARNING:") || l.contains("CHECK:")).count();
-    let checkpatch = if n == 0 { "clean".into() } else { format!("{n} issues") };
-    if n > 0 {
-        eprintln!("checkpatch on \"{subject}\":\n{cp}");
+    let (bad, accepted) = classify(&subject, &cp, &exceptions()?);
+    let checkpatch = match (bad.len(), accepted.len()) {
+        (0, 0) => "clean".into(),
+        (0, a) => format!("{a} accepted"),
+        (n, _) => format!("{n} issues"),
+    };
+    if !bad.is_empty() {
+        eprintln!("checkpatch on \"{subject}\":\n{}", bad.join("\n"));
     }
     let gm = cmd!(sh, "perl scripts/get_maintainer.pl --no-rolestats --no-git --no-git-fallback --no-tree {tmp}")
         .quiet()
@@ -203,6 +245,7 @@ fn gate(sh: &Shell, tree: &Path, commit: &str) -> Result<Gate> {
     Ok(Gate {
         subject: subject.clone(),
         checkpatch,
+        accepted,
         signoff: body.lines().any(|l| l.starts_with("Signed-off-by: ")),
         prefix: prefix_ok(&subject, &expected_prefixes(&files)),
         recipients: gm.lines().map(|l| l.trim().to_string()).filter(|l| l.contains('@')).collect(),
@@ -261,10 +304,17 @@ fn fill_cover(out: &Path, gates: &[Gate], evidence: &str, plan: &build::Plan) ->
         .context("no cover letter written")?;
     let text = std::fs::read_to_string(&cover)?;
     let (title, body) = tmpl.split_once('\n').context("template: first line is the title")?;
-    let gates_text: String = gates
+    let mut gates_text: String = gates
         .iter()
         .map(|g| format!("  {:<10} {}\n", g.checkpatch, g.subject))
         .collect();
+    let accepted: Vec<&String> = gates.iter().flat_map(|g| g.accepted.iter()).collect();
+    if !accepted.is_empty() {
+        gates_text.push_str("\nAccepted checkpatch exceptions:\n");
+        for a in accepted {
+            gates_text.push_str(&format!("  - {a}\n"));
+        }
+    }
     let body = body
         .replace("@EVIDENCE@", evidence)
         .replace("@CHECKPATCH@", &gates_text)
@@ -303,6 +353,16 @@ fn bisect(sh: &Shell, tree: &Path, commits: &[String]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exceptions_accept_only_their_patch_and_type() {
+        let exc = vec![Exception { patch: "lib: add".into(), kind: "FILE_PATH_CHANGES".into(), reason: "r".into() }];
+        let cp = "x.patch:1: WARNING:FILE_PATH_CHANGES: added, moved or deleted file(s)\nx.patch:9: CHECK:SPACING: foo\n";
+        let (bad, ok) = classify("lib: add a test syscall", cp, &exc);
+        assert_eq!((bad.len(), ok.len()), (1, 1));
+        let (bad, ok) = classify("fs: other", cp, &exc);
+        assert_eq!((bad.len(), ok.len()), (2, 0));
+    }
 
     #[test]
     fn prefixes_follow_touched_paths() {

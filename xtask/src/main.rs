@@ -13,6 +13,7 @@ mod ktap;
 mod patch;
 mod pin;
 mod rootfs;
+mod rust_objs;
 mod selftest;
 mod test_vm;
 mod toolchain;
