@@ -8,8 +8,10 @@ mod cache;
 mod config;
 mod deps;
 mod export;
+mod fuzz_images;
 mod inspect;
 mod ktap;
+mod mutate;
 mod patch;
 mod pin;
 mod rootfs;
@@ -51,6 +53,8 @@ enum Cmd {
     Selftest,
     /// Benchmarks (`harness`).
     Bench(bench::Args),
+    /// Mutate real images on the host, execute them in the guest as nobody.
+    FuzzImages(fuzz_images::Args),
 }
 
 fn main() {
@@ -64,6 +68,7 @@ fn main() {
         Cmd::Inspect(a) => inspect::run(&a).map(|()| 0),
         Cmd::Selftest => selftest::run(),
         Cmd::Bench(a) => bench::run(&a).map(|()| 0),
+        Cmd::FuzzImages(a) => fuzz_images::run(&a),
     };
     match res {
         Ok(code) => std::process::exit(code),
