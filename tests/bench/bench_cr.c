@@ -175,7 +175,7 @@ static void one(int mib, int rep, const char *self)
 	writeall(cmd[1], &c, 1);
 	readall(res[0], &t, sizeof(t));
 	sz = file_bytes(DIR "/img.kckpt", &alloc);
-	printf("bench size=%d rep=%d what=ckpt secs=%.6f size=%lld alloc=%lld\n", mib, rep, t, sz, alloc);
+	printf("bench size=%d rep=%d what=ckpt secs=%.6f bytes=%lld alloc=%lld\n", mib, rep, t, sz, alloc);
 	t = time_to_run(DIR "/img.kckpt", (char *[]){ "img.kckpt", NULL });
 	printf("bench size=%d rep=%d what=restart secs=%.6f\n", mib, rep, t);
 	unlink(DIR "/img.kckpt");
@@ -185,7 +185,7 @@ static void one(int mib, int rep, const char *self)
 	st = run((char *[]){ "/bin/cr", "-p", pidbuf, "-f", DIR "/crp.kckpt", NULL });
 	t = now() - t0;
 	sz = file_bytes(DIR "/crp.kckpt", &alloc);
-	printf("bench size=%d rep=%d what=cr_p secs=%.6f size=%lld alloc=%lld status=%d\n", mib, rep, st ? -1 : t, sz, alloc, st);
+	printf("bench size=%d rep=%d what=cr_p secs=%.6f bytes=%lld alloc=%lld status=%d\n", mib, rep, st ? -1 : t, sz, alloc, st);
 	unlink(DIR "/crp.kckpt");
 
 	c = 'q';
@@ -194,7 +194,7 @@ static void one(int mib, int rep, const char *self)
 	waitpid(pid, &st, 0);
 	t = now() - t0;
 	sz = file_bytes(DIR "/core", &alloc);
-	printf("bench size=%d rep=%d what=core secs=%.6f size=%lld alloc=%lld dumped=%d\n", mib, rep,
+	printf("bench size=%d rep=%d what=core secs=%.6f bytes=%lld alloc=%lld dumped=%d\n", mib, rep,
 	       WIFSIGNALED(st) && WCOREDUMP(st) ? t : -1, sz, alloc, WIFSIGNALED(st) && WCOREDUMP(st));
 	unlink(DIR "/core");
 	close(cmd[1]);
@@ -205,7 +205,7 @@ static void one(int mib, int rep, const char *self)
 	st = run((char *[]){ "/bin/busybox", "dd", "if=/dev/zero", "of=" DIR "/dd", "bs=1M", cnt, NULL });
 	t = now() - t0;
 	sz = file_bytes(DIR "/dd", &alloc);
-	printf("bench size=%d rep=%d what=dd secs=%.6f size=%lld alloc=%lld\n", mib, rep, st ? -1 : t, sz, alloc);
+	printf("bench size=%d rep=%d what=dd secs=%.6f bytes=%lld alloc=%lld\n", mib, rep, st ? -1 : t, sz, alloc);
 	unlink(DIR "/dd");
 
 	t = time_to_run(self, (char *[]){ "bench_cr", "stamp", NULL });

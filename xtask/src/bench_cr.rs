@@ -89,7 +89,7 @@ pub fn run(json: bool, reps: usize) -> Result<()> {
             "checkpoint_vs_coredump": ratio(ckpt, core),
             "restart_s": g("restart", "secs"),
             "exec_static_elf_s": g("exec", "secs"),
-            "image_bytes": g("ckpt", "size"),
+            "image_bytes": g("ckpt", "bytes"),
             "image_alloc_bytes": g("ckpt", "alloc"),
             "image_alloc_vs_touched": g("ckpt", "alloc").map(|a| a / bytes),
             "core_alloc_bytes": g("core", "alloc"),
@@ -141,8 +141,8 @@ mod tests {
 
     #[test]
     fn medians_from_console_lines() {
-        let c = "# bench size=4 rep=0 what=ckpt secs=0.3 size=10 alloc=8\n# bench size=4 rep=1 what=ckpt secs=0.1 size=10 alloc=8\n\
-                 # bench size=4 rep=2 what=ckpt secs=0.2 size=10 alloc=8\n# bench size=4 rep=0 what=cr_p secs=-1 size=0 alloc=0\n";
+        let c = "# bench size=4 rep=0 what=ckpt secs=0.3 bytes=10 alloc=8\n# bench size=4 rep=1 what=ckpt secs=0.1 bytes=10 alloc=8\n\
+                 # bench size=4 rep=2 what=ckpt secs=0.2 bytes=10 alloc=8\n# bench size=4 rep=0 what=cr_p secs=-1 bytes=0 alloc=0\n";
         let s = parse(c);
         assert_eq!(median(&s, 4, "ckpt", "secs"), Some(0.2));
         assert_eq!(median(&s, 4, "cr_p", "secs"), None);
