@@ -99,6 +99,7 @@ static long long file_bytes(const char *p, long long *alloc)
 {
 	struct stat sb;
 
+	*alloc = -1;
 	if (stat(p, &sb) < 0)
 		return -1;
 	*alloc = (long long)sb.st_blocks * 512;
@@ -150,7 +151,7 @@ static double time_to_run(const char *path, char *const argv[])
 static void one(int mib, int rep, const char *self)
 {
 	int cmd[2], res[2], st;
-	long long sz, alloc;
+	long long sz, alloc = 0;
 	double t, t0;
 	char c, cnt[16], pidbuf[16];
 	pid_t pid;

@@ -112,7 +112,7 @@ pub fn run(json: bool, reps: usize) -> Result<()> {
     for v in &rows {
         println!(
             "{:>5} | {:>9} {:>8} | {:>9} {:>8} | {:>8} {:>8} | {:>6} {:>6} | {:>8} {:>8} | {:>8} | {:>9} {:>8}",
-            v["touched_mib"],
+            v["touched_mib"].as_u64().unwrap_or(0),
             f(v, "checkpoint_s", 1e3, 1),
             f(v, "checkpoint_mib_s", 1.0, 0),
             f(v, "coredump_s", 1e3, 1),

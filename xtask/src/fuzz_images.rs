@@ -373,7 +373,7 @@ pub fn run(a: &Args) -> Result<i32> {
         }
     }
     let oracle_dir = work.join("oracle");
-    for &i in ran_invalid.iter().chain(&refused_valid).take(40) {
+    for &i in ran_invalid.iter().take(20).chain(refused_valid.iter().take(20)) {
         std::fs::create_dir_all(&oracle_dir)?;
         let m = &muts[i];
         std::fs::write(oracle_dir.join(format!("m{i}.kckpt")), m.apply(&seeds[m.seed].bytes))?;
