@@ -35,6 +35,8 @@ pub fn run() -> Result<i32> {
     let sh = Shell::new()?;
     let k = build::run(&build::Args::default())?;
     let gen = k.build_dir.join("usr/gen_init_cpio");
+    // The guest helper programs need the syscall number (state.c does).
+    let nr = rootfs::checkpoint_nr(&std::fs::read_to_string(k.tree.join("arch/x86/entry/syscalls/syscall_32.tbl"))?);
     let dir = cache::root().join("selftest");
     std::fs::create_dir_all(&dir)?;
     let mut results: Vec<(String, bool, String)> = Vec::new();
@@ -65,7 +67,7 @@ pub fn run() -> Result<i32> {
     std::fs::write(&fail, "#!/bin/sh\necho failing on purpose\nexit 1\n")?;
     let mut tests = vec![rootfs::extra_test(&fail, 1)?];
     tests.extend(rootfs::discover(&crate::repo_root().join("tests/guest"))?.into_iter().filter(|t| t.name == "hello"));
-    let initrd = rootfs::build(&sh, &gen, &tests, None)?;
+    let initrd = rootfs::build(&sh, &gen, &tests, nr)?;
     let r = vm::run(&boot(&k, initrd), Duration::from_secs(30), Duration::from_secs(120), false, &dir.join("fail.log"))?;
     let rep = ktap::parse(&r.console);
     let (code, failed) = test_vm::report(&rep, &r.verdict, &verdict::kernel_problems(&r.console), r.secs);
@@ -84,7 +86,7 @@ pub fn run() -> Result<i32> {
     let warn = dir.join("warns.sh");
     std::fs::write(&warn, "#!/bin/sh\necho 'WARNING: CPU: 0 PID: 1 at selftest/warn.c:1 selftest_warn+0x0/0x10' > /dev/kmsg\nsleep 1\nexit 0\n")?;
     let tests = vec![rootfs::extra_test(&warn, 1)?];
-    let initrd = rootfs::build(&sh, &gen, &tests, None)?;
+    let initrd = rootfs::build(&sh, &gen, &tests, nr)?;
     let r = vm::run(&boot(&k, initrd), Duration::from_secs(30), Duration::from_secs(120), false, &dir.join("warn.log"))?;
     let rep = ktap::parse(&r.console);
     let problems = verdict::kernel_problems(&r.console);
