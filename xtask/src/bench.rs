@@ -7,8 +7,11 @@ use anyhow::{bail, Result};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// What to measure: `harness`.
+    /// What to measure: `harness` or `cr`.
     pub what: String,
+    /// Machine-readable output (`cr`).
+    #[arg(long)]
+    pub json: bool,
     /// Repetitions (the median is reported).
     #[arg(long, default_value_t = 3)]
     pub reps: usize,
@@ -29,8 +32,11 @@ fn time_cmd(c: &mut std::process::Command) -> Result<f64> {
 }
 
 pub fn run(a: &Args) -> Result<()> {
+    if a.what == "cr" {
+        return crate::bench_cr::run(a.json, a.reps);
+    }
     if a.what != "harness" {
-        bail!("unknown benchmark {:?} (known: harness)", a.what);
+        bail!("unknown benchmark {:?} (known: harness, cr)", a.what);
     }
     let exe = std::env::current_exe()?;
     // Warm everything first.

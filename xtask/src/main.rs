@@ -3,13 +3,17 @@
 //! named for its pipeline stage.
 
 mod bench;
+mod bench_cr;
 mod build;
 mod cache;
 mod config;
 mod deps;
 mod export;
+mod fuzz_host;
+mod fuzz_images;
 mod inspect;
 mod ktap;
+mod mutate;
 mod patch;
 mod pin;
 mod rootfs;
@@ -51,8 +55,12 @@ enum Cmd {
     Inspect(inspect::Args),
     /// Check that the harness tells panic, hang and test failure apart.
     Selftest,
-    /// Benchmarks (`harness`).
+    /// Benchmarks (`harness`, `cr`).
     Bench(bench::Args),
+    /// Mutate real images on the host, execute them in the guest as nobody.
+    FuzzImages(fuzz_images::Args),
+    /// libFuzzer (cargo-fuzz, nightly) on the image crate's parser.
+    FuzzHost(fuzz_host::Args),
 }
 
 fn main() {
@@ -66,6 +74,8 @@ fn main() {
         Cmd::Inspect(a) => inspect::run(&a).map(|()| 0),
         Cmd::Selftest => selftest::run(),
         Cmd::Bench(a) => bench::run(&a).map(|()| 0),
+        Cmd::FuzzImages(a) => fuzz_images::run(&a),
+        Cmd::FuzzHost(a) => fuzz_host::run(&a),
     };
     match res {
         Ok(code) => std::process::exit(code),

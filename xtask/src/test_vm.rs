@@ -76,6 +76,8 @@ pub fn run(a: &Args) -> Result<i32> {
     }
     let t0 = std::time::Instant::now();
     let initrd = rootfs::build(&sh, &build_dir.join("usr/gen_init_cpio"), &tests, nr)?;
+    // The short fuzz run's mutants (tests/guest/fuzz_images.c reads them).
+    let initrd = crate::fuzz_images::test_vm_initrd(&sh, &build_dir.join("usr/gen_init_cpio"), &initrd)?;
     eprintln!("[rootfs] {} tests, {} ({:.1}s)", tests.len(), initrd.display(), t0.elapsed().as_secs_f64());
     let accel = match a.accel {
         Some(x) => x,

@@ -1,0 +1,150 @@
+//! `cargo xtask bench cr [--json]`: checkpoint/restart figures from the
+//! guest (tests/bench/bench_cr.c) for 4, 64 and 256 MiB of touched memory:
+//! checkpoint time and bytes/s against the kernel's ELF coredump and dd to
+//! the same tmpfs, restart time against exec of a static ELF, image size
+//! against touched memory, and `cr -p`. Medians over the repetitions.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use xshell::Shell;
+
+use crate::verdict::Verdict;
+use crate::{build, cache, rootfs, vm};
+
+/// Guest memory for the benchmark: 256 MiB touched, its image and its core.
+pub const BENCH_MEM_MIB: u32 = 1536;
+
+type Samples = BTreeMap<(u32, String), Vec<BTreeMap<String, f64>>>;
+
+fn parse(console: &str) -> Samples {
+    let mut s: Samples = BTreeMap::new();
+    for l in console.lines() {
+        let t = l.trim_end().strip_prefix("# ").unwrap_or(l.trim_end());
+        let Some(rest) = t.strip_prefix("bench ") else { continue };
+        let kv: BTreeMap<String, String> =
+            rest.split_whitespace().filter_map(|w| w.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let (Some(size), Some(what)) = (kv.get("size").and_then(|v| v.parse().ok()), kv.get("what")) else { continue };
+        let nums = kv.iter().filter_map(|(k, v)| v.parse::<f64>().ok().map(|x| (k.clone(), x))).collect();
+        s.entry((size, what.clone())).or_default().push(nums);
+    }
+    s
+}
+
+fn median(s: &Samples, size: u32, what: &str, key: &str) -> Option<f64> {
+    let mut v: Vec<f64> = s.get(&(size, what.to_string()))?.iter().filter_map(|m| m.get(key).copied()).filter(|x| *x >= 0.0).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    Some(v[v.len() / 2])
+}
+
+pub fn run(json: bool, reps: usize) -> Result<()> {
+    crate::deps::ensure()?;
+    let sh = Shell::new()?;
+    let k = build::run(&build::Args::default())?;
+    let nr = rootfs::checkpoint_nr(&std::fs::read_to_string(k.tree.join("arch/x86/entry/syscalls/syscall_32.tbl"))?);
+    let src = crate::repo_root().join("tests/bench/bench_cr.c");
+    let tests = vec![rootfs::GuestTest { name: "bench_cr".into(), source: src, compile: true }];
+    let initrd = rootfs::build(&sh, &k.build_dir.join("usr/gen_init_cpio"), &tests, nr)?;
+    let accel = if vm::probe_kvm(&k.bzimage, &initrd)? { vm::Accel::Kvm } else { vm::Accel::Tcg };
+    // The runner passes no arguments to tests: REPS rides on the command line.
+    let boot = vm::Boot {
+        kernel: k.bzimage.clone(),
+        initrd,
+        accel,
+        append: vec!["kckpt.timeout=1200".into(), format!("kckpt.bench_reps={reps}")],
+        mem_mib: BENCH_MEM_MIB,
+        interactive: false,
+    };
+    let work = cache::root().join("runs").join(format!("bench-cr-{}", std::process::id()));
+    std::fs::create_dir_all(&work)?;
+    let log = work.join("console.log");
+    let r = vm::run(&boot, Duration::from_secs(120), Duration::from_secs(1500), false, &log)?;
+    if r.verdict != Verdict::Completed || !r.console.contains("bench done") {
+        bail!("bench boot failed ({:?}); console log {}", r.verdict, log.display());
+    }
+    let s = parse(&r.console);
+    let sizes = [4u32, 64, 256];
+    let mut rows = Vec::new();
+    for &mib in &sizes {
+        let bytes = (mib as f64) * 1048576.0;
+        let g = |what: &str, key: &str| median(&s, mib, what, key);
+        let ckpt = g("ckpt", "secs");
+        let core = g("core", "secs");
+        let dd = g("dd", "secs");
+        let rate = |t: Option<f64>| t.map(|t| bytes / t / 1048576.0);
+        let ratio = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| b / a);
+        rows.push(serde_json::json!({
+            "touched_mib": mib,
+            "checkpoint_s": ckpt,
+            "checkpoint_mib_s": rate(ckpt),
+            "coredump_s": core,
+            "coredump_mib_s": rate(core),
+            "dd_s": dd,
+            "dd_mib_s": rate(dd),
+            "checkpoint_vs_dd": ratio(ckpt, dd),
+            "checkpoint_vs_coredump": ratio(ckpt, core),
+            "restart_s": g("restart", "secs"),
+            "exec_static_elf_s": g("exec", "secs"),
+            "image_bytes": g("ckpt", "bytes"),
+            "image_alloc_bytes": g("ckpt", "alloc"),
+            "image_alloc_vs_touched": g("ckpt", "alloc").map(|a| a / bytes),
+            "core_alloc_bytes": g("core", "alloc"),
+            "cr_p_s": g("cr_p", "secs"),
+            "cr_p_mib_s": rate(g("cr_p", "secs")),
+            "cr_p_alloc_bytes": g("cr_p", "alloc"),
+        }));
+    }
+    let out = serde_json::json!({ "accel": accel.name(), "guest_mem_mib": BENCH_MEM_MIB, "reps": reps, "rows": rows });
+    if json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    let f = |v: &serde_json::Value, k: &str, scale: f64, prec: usize| v[k].as_f64().map_or("-".into(), |x| format!("{:.*}", prec, x * scale));
+    println!("bench cr: {} guest, {} MiB RAM, tmpfs /tmp, median of {reps}", accel.name(), BENCH_MEM_MIB);
+    println!(
+        "{:>5} | {:>9} {:>8} | {:>9} {:>8} | {:>8} {:>8} | {:>6} {:>6} | {:>8} {:>8} | {:>8} | {:>9} {:>8}",
+        "MiB", "ckpt ms", "MiB/s", "core ms", "MiB/s", "dd ms", "MiB/s", "vs dd", "vs core", "rstrt ms", "exec ms", "img/mem", "cr -p ms", "MiB/s"
+    );
+    for v in &rows {
+        println!(
+            "{:>5} | {:>9} {:>8} | {:>9} {:>8} | {:>8} {:>8} | {:>6} {:>6} | {:>8} {:>8} | {:>8} | {:>9} {:>8}",
+            v["touched_mib"].as_u64().unwrap_or(0),
+            f(v, "checkpoint_s", 1e3, 1),
+            f(v, "checkpoint_mib_s", 1.0, 0),
+            f(v, "coredump_s", 1e3, 1),
+            f(v, "coredump_mib_s", 1.0, 0),
+            f(v, "dd_s", 1e3, 1),
+            f(v, "dd_mib_s", 1.0, 0),
+            f(v, "checkpoint_vs_dd", 1.0, 2),
+            f(v, "checkpoint_vs_coredump", 1.0, 2),
+            f(v, "restart_s", 1e3, 2),
+            f(v, "exec_static_elf_s", 1e3, 2),
+            f(v, "image_alloc_vs_touched", 1.0, 3),
+            f(v, "cr_p_s", 1e3, 1),
+            f(v, "cr_p_mib_s", 1.0, 0),
+        );
+    }
+    println!("vs dd / vs core: checkpoint throughput over dd's and the coredump's (goals >= 0.8 and >= 1.0).");
+    println!("img/mem: the image's allocated bytes (st_blocks) over the touched memory.");
+    println!("core: raise(SIGQUIT) to the parent's waitpid, so it includes the exit's teardown.");
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians_from_console_lines() {
+        let c = "# bench size=4 rep=0 what=ckpt secs=0.3 bytes=10 alloc=8\n# bench size=4 rep=1 what=ckpt secs=0.1 bytes=10 alloc=8\n\
+                 # bench size=4 rep=2 what=ckpt secs=0.2 bytes=10 alloc=8\n# bench size=4 rep=0 what=cr_p secs=-1 bytes=0 alloc=0\n";
+        let s = parse(c);
+        assert_eq!(median(&s, 4, "ckpt", "secs"), Some(0.2));
+        assert_eq!(median(&s, 4, "cr_p", "secs"), None);
+    }
+}

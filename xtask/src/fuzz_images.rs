@@ -1,0 +1,440 @@
+//! `cargo xtask fuzz-images --count N [--seed S]`: mutate real kckpt images
+//! on the host, execute every mutant in the guest as nobody, and sort the
+//! outcomes: rejected cleanly (ENOEXEC), other errno, ran, user crash,
+//! user loop (timeout), and the rule breakers — kernel oops/WARNING, hang,
+//! privilege gained — which are kept under tests/fuzz-repro/.
+//!
+//! Seeds are real: a first boot runs the seed program, the counter and
+//! tests/fuzz-seeds/tiny.c in /tmp and prints their images (gzip, base64)
+//! between markers on the console; they are cached per kernel. Mutants go
+//! to the guest as patches (mutate.rs, KFZ1) in a second cpio archive that
+//! is concatenated to the normal initramfs (the kernel unpacks both).
+//! test-vm uses the same machinery for a short deterministic run over the
+//! checked-in tests/fuzz-seeds/tiny.kckpt (`test_vm_initrd`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use kckpt_image::Image;
+use xshell::{cmd, Shell};
+
+use crate::mutate::{self, Seed};
+use crate::verdict::Verdict;
+use crate::{build, cache, rootfs, verdict, vm};
+
+/// test-vm's short run: fixed size, fixed seed, checked-in seed image.
+pub const TEST_VM_COUNT: usize = 200;
+pub const TEST_VM_SEED: u64 = 7;
+pub const TEST_VM_TIMEOUT_MS: u32 = 500;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Number of mutants.
+    #[arg(long, default_value_t = 1000)]
+    pub count: usize,
+    /// RNG seed (the same seed, seeds and count give the same mutants).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Per-image time limit in the guest, milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    pub image_timeout_ms: u32,
+    /// Regenerate the seed images (and tests/fuzz-seeds/tiny.kckpt).
+    #[arg(long)]
+    pub refresh_seeds: bool,
+    /// Accelerator; default: KVM when a probe boot proves it works, else TCG.
+    #[arg(long, value_enum)]
+    pub accel: Option<vm::Accel>,
+    /// Echo the console.
+    #[arg(long, short)]
+    pub verbose: bool,
+}
+
+/// A cpio archive of `files` (guest path, host path), made by gen_init_cpio.
+pub fn extra_cpio(sh: &Shell, gen: &Path, files: &[(&str, &Path)], out: &Path) -> Result<()> {
+    let mut spec = String::new();
+    let mut dirs = std::collections::BTreeSet::new();
+    for (g, _) in files {
+        let mut p = Path::new(g).parent();
+        while let Some(d) = p {
+            if d != Path::new("/") {
+                dirs.insert(d.to_path_buf());
+            }
+            p = d.parent();
+        }
+    }
+    for d in dirs {
+        spec.push_str(&format!("dir {} 0755 0 0\n", d.display()));
+    }
+    for (g, h) in files {
+        spec.push_str(&format!("file {g} {} 0755 0 0\n", h.display()));
+    }
+    let spec_path = out.with_extension("spec");
+    std::fs::write(&spec_path, spec)?;
+    let o = cmd!(sh, "{gen} {spec_path}").quiet().output()?;
+    if !o.status.success() {
+        bail!("gen_init_cpio: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    std::fs::write(out, o.stdout)?;
+    Ok(())
+}
+
+/// `base` followed by `extra`: the kernel unpacks concatenated archives.
+pub fn concat(base: &Path, extra: &Path, out: &Path) -> Result<()> {
+    let mut b = std::fs::read(base)?;
+    while b.len() % 4 != 0 {
+        b.push(0);
+    }
+    b.extend_from_slice(&std::fs::read(extra)?);
+    std::fs::write(out, b)?;
+    Ok(())
+}
+
+/// The tiny seed program, without libc (tests/fuzz-seeds/tiny.c).
+fn compile_tiny(sh: &Shell, dir: &Path, nr: Option<u32>) -> Result<PathBuf> {
+    let src = crate::repo_root().join("tests/fuzz-seeds/tiny.c");
+    std::fs::write(dir.join("kckpt_syscall.h"), rootfs::syscall_header(nr))?;
+    let out = dir.join("tiny");
+    cmd!(
+        sh,
+        "gcc -m32 -static -nostdlib -fno-pie -no-pie -O2 -fno-stack-protector -fno-asynchronous-unwind-tables -Wl,--build-id=none -Wall -Werror -I{dir} -o {out} {src}"
+    )
+    .quiet()
+    .run()
+    .context("compiling tests/fuzz-seeds/tiny.c")?;
+    Ok(out)
+}
+
+const SEEDGEN: &str = r#"#!/bin/sh
+# fuzz-images: make the seed images in /tmp (a cwd every boot has) with
+# stdout on a pipe, and print them gzip+base64 between markers.
+set -e
+cd /tmp
+seed | cat
+counter -c 3 -n 4 | cat
+tiny | cat
+for f in output.kckpt ckpt3.kckpt tiny.kckpt; do
+	echo "KCKPT-SEED-BEGIN $f $(wc -c < $f)"
+	gzip -c $f | base64
+	echo "KCKPT-SEED-END $f"
+done
+"#;
+
+/// (file name in the guest, seed name, exit status restarted as nobody)
+const SEEDS: [(&str, &str, u32); 3] = [("tiny.kckpt", "tiny", 42), ("output.kckpt", "seed", 0), ("ckpt3.kckpt", "counter", 0)];
+
+fn decode_seed(sh: &Shell, console: &str, file: &str, dir: &Path) -> Result<Vec<u8>> {
+    let mut b64 = String::new();
+    let mut on = false;
+    let mut want = 0usize;
+    for l in console.lines() {
+        let t = l.strip_prefix("# ").unwrap_or(l);
+        if let Some(rest) = t.strip_prefix(&format!("KCKPT-SEED-BEGIN {file} ")) {
+            on = true;
+            want = rest.trim().parse().unwrap_or(0);
+            continue;
+        }
+        if t.starts_with(&format!("KCKPT-SEED-END {file}")) {
+            break;
+        }
+        if on {
+            b64.push_str(t.trim());
+            b64.push('\n');
+        }
+    }
+    if !on {
+        bail!("the seed boot printed no {file}");
+    }
+    let p = dir.join(format!("{file}.b64"));
+    std::fs::write(&p, b64)?;
+    let bytes = cmd!(sh, "sh -c 'base64 -d < \"$0\" | gzip -dc' {p}").quiet().output()?;
+    if !bytes.status.success() || bytes.stdout.len() != want {
+        bail!("{file}: console transfer damaged ({} of {want} bytes)", bytes.stdout.len());
+    }
+    Ok(bytes.stdout)
+}
+
+/// The real seed images for this kernel, from a first boot (cached).
+fn seeds(sh: &Shell, k: &build::Kernel, nr: Option<u32>, accel: vm::Accel, refresh: bool) -> Result<Vec<Seed>> {
+    let root = crate::repo_root();
+    let mut key = cache::Key::new("fuzz-seeds");
+    key.part("kernel", cache::sha256_file(&k.bzimage)?.as_bytes());
+    key.part("script", SEEDGEN.as_bytes());
+    for f in ["tests/fuzz-seeds/tiny.c", "tests/guest/progs/seed.c", "tests/guest/progs/counter.c"] {
+        key.part(f, &std::fs::read(root.join(f))?);
+    }
+    let dir = cache::root().join(format!("fuzz-seeds-{}", key.hex()));
+    if refresh || !dir.join("done").exists() {
+        let tmp = dir.with_extension(format!("tmp{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp)?;
+        let tiny = compile_tiny(sh, &tmp, nr)?;
+        let script = tmp.join("fuzzseed.sh");
+        std::fs::write(&script, SEEDGEN)?;
+        let test = rootfs::GuestTest { name: "fuzzseed".into(), source: script, compile: false };
+        let gen = k.build_dir.join("usr/gen_init_cpio");
+        let base = rootfs::build(sh, &gen, &[test], nr)?;
+        extra_cpio(sh, &gen, &[("/bin/tiny", &tiny)], &tmp.join("extra.cpio"))?;
+        let initrd = tmp.join("initramfs.cpio");
+        concat(&base, &tmp.join("extra.cpio"), &initrd)?;
+        let boot = vm::Boot { kernel: k.bzimage.clone(), initrd, accel, append: vec![], mem_mib: 512, interactive: false };
+        eprintln!("[fuzz] seed boot: making the seed images in the guest");
+        let r = vm::run(&boot, Duration::from_secs(60), Duration::from_secs(300), false, &tmp.join("console.log"))?;
+        if r.verdict != Verdict::Completed || !r.console.contains("ok 1 fuzzseed") {
+            bail!("seed boot failed ({:?}); console: {}", r.verdict, tmp.join("console.log").display());
+        }
+        for (file, _, _) in SEEDS {
+            let b = decode_seed(sh, &r.console, file, &tmp)?;
+            std::fs::write(tmp.join(file), b)?;
+        }
+        std::fs::write(tmp.join("done"), "")?;
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::rename(&tmp, &dir)?;
+    }
+    if refresh {
+        std::fs::copy(dir.join("tiny.kckpt"), root.join("tests/fuzz-seeds/tiny.kckpt"))?;
+        eprintln!("[fuzz] wrote tests/fuzz-seeds/tiny.kckpt");
+    }
+    SEEDS.iter().map(|(file, name, exp)| Seed::new(name, std::fs::read(dir.join(file))?, *exp)).collect()
+}
+
+/// What the guest reported, per mutant and overall.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub codes: Vec<Option<char>>,
+    pub seeds_ok: Vec<String>,
+    pub taint_at: Vec<usize>,
+    pub errnos: String,
+    pub signals: String,
+    pub ended: bool,
+}
+
+pub fn parse_console(console: &str, n: usize) -> Outcome {
+    let mut o = Outcome { codes: vec![None; n], ..Default::default() };
+    for l in console.lines() {
+        let t = l.trim_end().strip_prefix("# ").unwrap_or(l.trim_end());
+        let mut w = t.split_whitespace();
+        match w.next() {
+            Some("fz") => {
+                let (Some(start), Some(codes)) = (w.next().and_then(|s| s.parse::<usize>().ok()), w.next()) else { continue };
+                for (i, c) in codes.chars().enumerate() {
+                    if let Some(slot) = o.codes.get_mut(start + i) {
+                        *slot = Some(c);
+                    }
+                }
+            }
+            Some("fz-seed") => o.seeds_ok.push(t.to_string()),
+            Some("fz-taint") => {
+                if let Some(i) = w.next().and_then(|s| s.parse().ok()) {
+                    o.taint_at.push(i);
+                }
+            }
+            Some("fz-errno") => o.errnos = w.collect::<Vec<_>>().join(" "),
+            Some("fz-signal") => o.signals = w.collect::<Vec<_>>().join(" "),
+            Some("fz-end") => o.ended = true,
+            _ => {}
+        }
+    }
+    o
+}
+
+/// The initramfs for test-vm: the normal one plus the short fuzz run's
+/// mutants of tests/fuzz-seeds/tiny.kckpt, cached by content.
+pub fn test_vm_initrd(sh: &Shell, gen: &Path, base: &Path) -> Result<PathBuf> {
+    let seed = crate::repo_root().join("tests/fuzz-seeds/tiny.kckpt");
+    let seeds = [Seed::new("tiny", std::fs::read(&seed).context("tests/fuzz-seeds/tiny.kckpt")?, 42)?];
+    let muts = mutate::generate(&seeds, TEST_VM_COUNT, TEST_VM_SEED);
+    let kfz = mutate::encode_kfz(&seeds, &muts, TEST_VM_TIMEOUT_MS);
+    let mut key = cache::Key::new("fuzz-initrd");
+    key.part("base", base.to_string_lossy().as_bytes());
+    key.part("kfz", &kfz);
+    let dir = cache::root().join(format!("fuzz-initrd-{}", key.hex()));
+    let out = dir.join("initramfs.cpio");
+    if out.exists() {
+        return Ok(out);
+    }
+    std::fs::create_dir_all(&dir)?;
+    let kfz_path = dir.join("mutants.kfz");
+    std::fs::write(&kfz_path, &kfz)?;
+    extra_cpio(sh, gen, &[("/fuzz/mutants.kfz", &kfz_path)], &dir.join("extra.cpio"))?;
+    let tmp = dir.join(format!("initramfs.cpio.tmp{}", std::process::id()));
+    concat(base, &dir.join("extra.cpio"), &tmp)?;
+    std::fs::rename(&tmp, &out)?;
+    Ok(out)
+}
+
+const CODES: [(char, &str); 7] = [
+    ('R', "rejected cleanly (ENOEXEC)"),
+    ('E', "refused with another errno"),
+    ('X', "ran and exited"),
+    ('S', "user crash (signal)"),
+    ('T', "user loop (killed at the per-image timeout)"),
+    ('H', "hang (not reaped after SIGKILL)"),
+    ('P', "privilege gained"),
+];
+
+pub fn run(a: &Args) -> Result<i32> {
+    crate::deps::ensure()?;
+    let sh = Shell::new()?;
+    let k = build::run(&build::Args::default())?;
+    let nr = rootfs::checkpoint_nr(&std::fs::read_to_string(k.tree.join("arch/x86/entry/syscalls/syscall_32.tbl"))?);
+    let gen = k.build_dir.join("usr/gen_init_cpio");
+    let tests: Vec<_> = rootfs::discover(&crate::repo_root().join("tests/guest"))?.into_iter().filter(|t| t.name == "fuzz_images").collect();
+    let base = rootfs::build(&sh, &gen, &tests, nr)?;
+    let accel = match a.accel {
+        Some(x) => x,
+        None if vm::probe_kvm(&k.bzimage, &base)? => vm::Accel::Kvm,
+        None => vm::Accel::Tcg,
+    };
+    let seeds = seeds(&sh, &k, nr, accel, a.refresh_seeds)?;
+    for s in &seeds {
+        eprintln!("[fuzz] seed {:8} {:>8} bytes", s.name, s.bytes.len());
+    }
+    let t0 = Instant::now();
+    let muts = mutate::generate(&seeds, a.count, a.seed);
+    let kfz = mutate::encode_kfz(&seeds, &muts, a.image_timeout_ms);
+    // The crate's verdict on each mutant: None = valid, else the rule's name.
+    let oracle: Vec<Option<String>> = muts
+        .iter()
+        .map(|m| Image::parse(&m.apply(&seeds[m.seed].bytes)).err().map(|e| format!("{e:?}").split([' ', '{', '(']).next().unwrap_or("").to_string()))
+        .collect();
+    eprintln!("[fuzz] {} mutants, KFZ {} KiB, made and checked by the crate in {:.1}s", muts.len(), kfz.len() / 1024, t0.elapsed().as_secs_f64());
+
+    let work = cache::root().join("runs").join(format!("fuzz-{}-{}", a.seed, std::process::id()));
+    std::fs::create_dir_all(&work)?;
+    let kfz_path = work.join("mutants.kfz");
+    std::fs::write(&kfz_path, &kfz)?;
+    extra_cpio(&sh, &gen, &[("/fuzz/mutants.kfz", &kfz_path)], &work.join("extra.cpio"))?;
+    let initrd = work.join("initramfs.cpio");
+    concat(&base, &work.join("extra.cpio"), &initrd)?;
+    // The runner is one test: give it the whole run.
+    let guest_secs = 120 + (a.count as u64 * (a.image_timeout_ms as u64 + 200)) / 1000;
+    let boot = vm::Boot {
+        kernel: k.bzimage.clone(),
+        initrd,
+        accel,
+        append: vec![format!("kckpt.timeout={guest_secs}")],
+        mem_mib: 512,
+        interactive: false,
+    };
+    let log = work.join("console.log");
+    eprintln!("[fuzz] accel {}, console log {}", accel.name(), log.display());
+    let r = vm::run(&boot, Duration::from_secs(90), Duration::from_secs(guest_secs + 120), a.verbose, &log)?;
+    let o = parse_console(&r.console, muts.len());
+    let problems = verdict::kernel_problems(&r.console);
+
+    let mut counts: BTreeMap<char, usize> = BTreeMap::new();
+    for c in o.codes.iter().flatten() {
+        *counts.entry(*c).or_default() += 1;
+    }
+    let done = o.codes.iter().filter(|c| c.is_some()).count();
+    // Rule breakers: hang and privilege by code, oops by taint (and, after
+    // a panic, every mutant of the unfinished line is a suspect).
+    let mut keep: BTreeMap<usize, String> = BTreeMap::new();
+    for (i, c) in o.codes.iter().enumerate() {
+        match c {
+            Some('H') => keep.insert(i, "hang".into()),
+            Some('P') => keep.insert(i, "privilege".into()),
+            _ => None,
+        };
+    }
+    for &i in &o.taint_at {
+        keep.insert(i, "oops".into());
+    }
+    let panicked = matches!(r.verdict, Verdict::Panic(_));
+    if !matches!(r.verdict, Verdict::Completed) {
+        for i in done..(done + 64).min(muts.len()) {
+            keep.entry(i).or_insert_with(|| if panicked { "panic-suspect".into() } else { "stall-suspect".into() });
+        }
+    }
+    let repro = crate::repo_root().join("tests/fuzz-repro");
+    for (i, why) in &keep {
+        std::fs::create_dir_all(&repro)?;
+        let m = &muts[*i];
+        let stem = format!("s{}-m{}-{}-{}", a.seed, i, seeds[m.seed].name, why);
+        std::fs::write(repro.join(format!("{stem}.kckpt")), m.apply(&seeds[m.seed].bytes))?;
+        std::fs::write(repro.join(format!("{stem}.txt")), format!("fuzz-images --seed {} mutant {i} of seed {}: {why}\n{}\n", a.seed, seeds[m.seed].name, m.what.join("\n")))?;
+    }
+    // The crate's validator against the kernel.
+    let (mut ran_invalid, mut refused_valid) = (Vec::new(), Vec::new());
+    let mut groups: BTreeMap<(String, char), usize> = BTreeMap::new();
+    for (i, c) in o.codes.iter().enumerate() {
+        match (c, &oracle[i]) {
+            (Some(c @ ('X' | 'S' | 'T')), Some(rule)) => {
+                ran_invalid.push(i);
+                *groups.entry((rule.clone(), *c)).or_default() += 1;
+            }
+            (Some('R'), None) => {
+                refused_valid.push(i);
+                *groups.entry(("(valid)".into(), 'R')).or_default() += 1;
+            }
+            _ => {}
+        }
+    }
+    let oracle_dir = work.join("oracle");
+    for &i in ran_invalid.iter().take(20).chain(refused_valid.iter().take(20)) {
+        std::fs::create_dir_all(&oracle_dir)?;
+        let m = &muts[i];
+        std::fs::write(oracle_dir.join(format!("m{i}.kckpt")), m.apply(&seeds[m.seed].bytes))?;
+        std::fs::write(oracle_dir.join(format!("m{i}.txt")), m.what.join("\n") + "\n")?;
+    }
+
+    let oopses = o.taint_at.len().max(if problems.is_empty() { 0 } else { 1 });
+    println!("fuzz-images: {} mutants (seed {}), {} executed, {:.0} s wall", muts.len(), a.seed, done, r.secs);
+    for l in &o.seeds_ok {
+        println!("  {l}");
+    }
+    for (c, what) in CODES {
+        println!("  {:<44} {:>6}", what, counts.get(&c).copied().unwrap_or(0));
+    }
+    println!("  {:<44} {:>6}", "kernel oops/WARNING (taint or console)", oopses);
+    if !o.errnos.is_empty() {
+        println!("  other errnos (errno:count): {}", o.errnos);
+    }
+    println!("  crate validator: kernel ran {} mutants it rejects, refused {} it accepts{}", ran_invalid.len(), refused_valid.len(),
+        if ran_invalid.len() + refused_valid.len() > 0 { format!(" (examples in {})", oracle_dir.display()) } else { String::new() });
+    for ((rule, c), n) in &groups {
+        println!("    crate says {rule}, kernel gave {c}: {n}");
+    }
+    if !o.signals.is_empty() {
+        println!("  crash signals (signal:count): {}", o.signals);
+    }
+    for p in &problems {
+        println!("  console: {p}");
+    }
+    if !matches!(r.verdict, Verdict::Completed) {
+        println!("  VERDICT {:?} (console log {})", r.verdict, log.display());
+    }
+    if !keep.is_empty() {
+        println!("  {} reproducer(s) kept in tests/fuzz-repro/", keep.len());
+    }
+    let bad = counts.get(&'H').is_some() || counts.get(&'P').is_some() || oopses > 0 || !matches!(r.verdict, Verdict::Completed) || !o.ended;
+    let seeds_bad = o.seeds_ok.len() != seeds.len()
+        || o.seeds_ok.iter().zip(&seeds).any(|(l, s)| !l.contains(&format!(" X exit {} ", s.expect)));
+    if seeds_bad {
+        println!("  a seed image did not restart as expected");
+    }
+    if bad || seeds_bad {
+        println!("  console log kept: {}", log.display());
+        return Ok(1);
+    }
+    let _ = std::fs::remove_file(&work.join("initramfs.cpio"));
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn console_codes_map_to_mutants() {
+        let c = "# fz-begin seeds 1 mutants 70\n# fz-seed 0 X exit 42 errno 0\n[ 1.0] binfmt_cr: x\n# fz 0 RRX\n# fz-taint 65 1\n# fz 64 RRRRRP\n# fz-errno 12:1\n# fz-end R 3\n";
+        let o = parse_console(c, 70);
+        assert_eq!(o.codes[2], Some('X'));
+        assert_eq!(o.codes[3], None);
+        assert_eq!(o.codes[69], Some('P'));
+        assert_eq!(o.taint_at, vec![65]);
+        assert!(o.ended && o.errnos == "12:1");
+    }
+}
