@@ -20,8 +20,9 @@ pub const PACKAGES: &[&str] = &[
     "git",
     "perl",
     "python3",
-    // checkpatch.pl's SPDX check runs scripts/spdxcheck.py, which needs ply.
+    // checkpatch.pl's SPDX check runs scripts/spdxcheck.py: ply and git.
     "python3-ply",
+    "python3-git",
     "rsync",
     "kmod",
     // Rust for the guest tools (i686, -Zbuild-std) and the kernel.
