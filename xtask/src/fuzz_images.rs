@@ -110,6 +110,8 @@ const SEEDGEN: &str = r#"#!/bin/sh
 # fuzz-images: make the seed images in /tmp (a cwd every boot has) with
 # stdout on a pipe, and print them gzip+base64 between markers.
 set -e
+# Keep kernel messages (clocksource switches…) out of the transfer.
+echo 1 > /proc/sys/kernel/printk
 cd /tmp
 seed | cat
 counter -c 3 -n 4 | cat
@@ -138,7 +140,8 @@ fn decode_seed(sh: &Shell, console: &str, file: &str, dir: &Path) -> Result<Vec<
         if t.starts_with(&format!("KCKPT-SEED-END {file}")) {
             break;
         }
-        if on {
+        // Only base64 lines: a kernel message on the console is not data.
+        if on && t.trim().bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b)) {
             b64.push_str(t.trim());
             b64.push('\n');
         }
