@@ -195,12 +195,13 @@ pub fn run(a: &Args) -> Result<()> {
             if g.prefix { "ok" } else { "WRONG" }
         );
     }
-    if a.bisect {
-        bisect(&sh, &tree, &commits)?;
-    }
+    let bisect_failed = if a.bisect { bisect(&sh, &tree, &commits)? } else { 0 };
     println!("\nto send (nothing was sent):\n  git send-email {}/*.patch", out.display());
     if bad > 0 {
         bail!("{bad} patch(es) fail a gate; see the table");
+    }
+    if bisect_failed > 0 {
+        bail!("{bisect_failed} prefix(es) of the series fail to build or test");
     }
     Ok(())
 }
@@ -324,9 +325,27 @@ fn fill_cover(out: &Path, gates: &[Gate], evidence: &str, plan: &build::Plan) ->
     Ok(())
 }
 
-fn bisect(sh: &Shell, tree: &Path, commits: &[String]) -> Result<()> {
+/// Build and test every prefix; returns how many failed.
+fn bisect(sh: &Shell, tree: &Path, commits: &[String]) -> Result<usize> {
+    let mut failed = 0;
     let exe = std::env::current_exe()?;
-    println!("\nbisect: every prefix of the series");
+    // Its own cache, so the main tree and build stay as they are; the
+    // downloads and tools are shared.
+    let bcache = cache::root().join("bisect");
+    std::fs::create_dir_all(&bcache)?;
+    for shared in ["dl", "busybox", "guest-target"] {
+        let (src, dst) = (cache::root().join(shared), bcache.join(shared));
+        if src.exists() && !dst.exists() {
+            std::os::unix::fs::symlink(&src, &dst)?;
+        }
+    }
+    for e in std::fs::read_dir(cache::root())?.filter_map(|e| e.ok()) {
+        let n = e.file_name().to_string_lossy().into_owned();
+        if n.starts_with("tools-") && !bcache.join(&n).exists() {
+            std::os::unix::fs::symlink(e.path(), bcache.join(&n))?;
+        }
+    }
+    println!("\nbisect: every prefix of the series (cache {})", bcache.display());
     println!("{:<4} {:<12} {:<8} {:<8}", "#", "commit", "build", "test-vm");
     let series = patch::series(&patch::patches_dir())?;
     for (i, c) in commits.iter().enumerate() {
@@ -337,17 +356,30 @@ fn bisect(sh: &Shell, tree: &Path, commits: &[String]) -> Result<()> {
         for p in &series[..=i] {
             std::fs::copy(p, dir.join(p.file_name().unwrap()))?;
         }
-        let b = std::process::Command::new(&exe).arg("build-kernel").env("KCKPT_PATCHES", &dir).output()?;
-        let t = if b.status.success() {
-            let r = std::process::Command::new(&exe).arg("test-vm").env("KCKPT_PATCHES", &dir).output()?;
-            if r.status.success() { "pass" } else { "FAIL" }
-        } else {
-            "-"
+        let run = |what: &str| {
+            std::process::Command::new(&exe)
+                .arg(what)
+                .env("KCKPT_PATCHES", &dir)
+                .env("KCKPT_CACHE", &bcache)
+                .env("KCKPT_BISECT", "1")
+                .output()
         };
-        println!("{:<4} {:<12} {:<8} {:<8}", i + 1, &c[..12], if b.status.success() { "ok" } else { "FAIL" }, t);
+        let b = run("build-kernel")?;
+        let t = if b.status.success() {
+            let r = run("test-vm")?;
+            let out = String::from_utf8_lossy(&r.stdout);
+            let summary = out.lines().rev().find(|l| l.contains(" passed, ")).unwrap_or("").to_string();
+            format!("{} ({summary})", if r.status.success() { "pass" } else { "FAIL" })
+        } else {
+            let err = String::from_utf8_lossy(&b.stderr);
+            eprintln!("prefix {} does not build:\n{}", i + 1, err.lines().rev().take(15).collect::<Vec<_>>().join("\n"));
+            "-".into()
+        };
+        failed += usize::from(!t.starts_with("pass"));
+        println!("{:<4} {:<12} {:<8} {}", i + 1, &c[..12], if b.status.success() { "ok" } else { "FAIL" }, t);
     }
     let _ = (sh, tree);
-    Ok(())
+    Ok(failed)
 }
 
 #[cfg(test)]

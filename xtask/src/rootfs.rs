@@ -181,16 +181,73 @@ pub fn guest_tools(sh: &Shell, nr_checkpoint: Option<u32>) -> Result<Vec<(String
     Ok(list)
 }
 
-/// Build the initramfs for `tests` with `gen_init_cpio` from the kernel build.
+/// What the kernel tree under test offers the guest tests.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Features(pub std::collections::BTreeSet<String>);
+
+impl Features {
+    pub fn of_tree(tree: &Path) -> Result<Features> {
+        let tbl = std::fs::read_to_string(tree.join("arch/x86/entry/syscalls/syscall_32.tbl"))?;
+        let mut f = std::collections::BTreeSet::new();
+        if checkpoint_nr(&tbl).is_some() {
+            f.insert("checkpoint".to_string());
+        }
+        if tree.join("fs/binfmt_cr.c").exists() {
+            f.insert("binfmt_cr".to_string());
+        }
+        if tree.join("lib/rust_abi_test.rs").exists() {
+            f.insert("rust_abi_test".to_string());
+        }
+        Ok(Features(f))
+    }
+
+    /// The needs of `name` (a test or prog) this tree does not meet.
+    fn missing(&self, req: &Requires, section: &str, name: &str) -> Vec<String> {
+        req.get(section)
+            .and_then(|m| m.get(name))
+            .map(|v| v.iter().filter(|n| !self.0.contains(*n)).cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+type Requires = std::collections::BTreeMap<String, std::collections::BTreeMap<String, Vec<String>>>;
+
+fn requires() -> Result<Requires> {
+    let p = crate::repo_root().join("tests/guest/requires.toml");
+    if !p.exists() {
+        return Ok(Requires::new());
+    }
+    Ok(toml::from_str(&std::fs::read_to_string(p)?)?)
+}
+
+/// Build the initramfs for every test (all features assumed present).
 pub fn build(sh: &Shell, gen_init_cpio: &Path, tests: &[GuestTest], nr: Option<u32>) -> Result<PathBuf> {
+    build_with(sh, gen_init_cpio, tests, nr, None)
+}
+
+/// Build the initramfs for `tests` with `gen_init_cpio` from the kernel build.
+/// `tests`; with `features`, tests (and helper programs) whose needs the
+/// kernel does not meet are replaced by a stub that exits 77 (SKIP).
+pub fn build_with(
+    sh: &Shell,
+    gen_init_cpio: &Path,
+    tests: &[GuestTest],
+    nr: Option<u32>,
+    features: Option<&Features>,
+) -> Result<PathBuf> {
     let root = crate::repo_root();
     let bb = busybox(sh)?;
     let tools = guest_tools(sh, nr)?;
-    let progs = progs(&root.join("tests/guest/progs"))?;
+    let req = requires()?;
+    let mut progs = progs(&root.join("tests/guest/progs"))?;
+    if let Some(f) = features {
+        progs.retain(|p| f.missing(&req, "progs", &p.name).is_empty());
+    }
     let mut k = cache::Key::new("rootfs");
     k.part("gcc", crate::build::toolchain_id(sh).as_bytes());
     k.part("busybox", cache::sha256_file(&bb)?.as_bytes());
     k.part("nr", format!("{nr:?}").as_bytes());
+    k.part("features", format!("{features:?}").as_bytes());
     for t in &progs {
         k.part(&t.name, &std::fs::read(&t.source)?);
     }
@@ -243,7 +300,10 @@ pub fn build(sh: &Shell, gen_init_cpio: &Path, tests: &[GuestTest], nr: Option<u
     }
     for t in tests {
         let dst = tmp.join("tests").join(&t.name);
-        if t.compile {
+        let missing = features.map(|f| f.missing(&req, "tests", &t.name)).unwrap_or_default();
+        if !missing.is_empty() {
+            std::fs::write(&dst, format!("#!/bin/sh\necho \"needs {}\"\nexit 77\n", missing.join(", ")))?;
+        } else if t.compile {
             compile(sh, &t.source, &dst, include)?;
         } else {
             std::fs::copy(&t.source, &dst)?;

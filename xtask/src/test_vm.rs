@@ -66,6 +66,7 @@ pub fn run(a: &Args) -> Result<i32> {
     let sh = Shell::new()?;
     let k = build::run(&build::Args { syscall_nr: a.syscall_nr.clone(), ..Default::default() })?;
     let nr = rootfs::checkpoint_nr(&std::fs::read_to_string(k.tree.join("arch/x86/entry/syscalls/syscall_32.tbl"))?);
+    let features = rootfs::Features::of_tree(&k.tree)?;
     let (bzimage, build_dir, key, version) = match &a.kernel {
         Some(ext) => (std::fs::canonicalize(ext)?, k.build_dir, "external".to_string(), String::new()),
         None => (k.bzimage, k.build_dir, k.key, k.version),
@@ -75,7 +76,7 @@ pub fn run(a: &Args) -> Result<i32> {
         tests.push(rootfs::extra_test(f, i + 1)?);
     }
     let t0 = std::time::Instant::now();
-    let initrd = rootfs::build(&sh, &build_dir.join("usr/gen_init_cpio"), &tests, nr)?;
+    let initrd = rootfs::build_with(&sh, &build_dir.join("usr/gen_init_cpio"), &tests, nr, Some(&features))?;
     // The short fuzz run's mutants (tests/guest/fuzz_images.c reads them).
     let initrd = crate::fuzz_images::test_vm_initrd(&sh, &build_dir.join("usr/gen_init_cpio"), &initrd)?;
     eprintln!("[rootfs] {} tests, {} ({:.1}s)", tests.len(), initrd.display(), t0.elapsed().as_secs_f64());
