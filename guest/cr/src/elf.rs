@@ -39,7 +39,7 @@ impl Image {
             .open(path)
             .map_err(|e| CrError::Os(format!("open {path}"), e))?;
         let eh = read(&file, 0, 52)?;
-        if &eh[..4] != b"\x7fELF" || eh[4] != 1 || u16::from_le_bytes([eh[16], eh[17]]) != 4 {
+        if !is_core32(&eh) {
             return Err(CrError::BadImage(format!("{path} is not an ELF32 core file")));
         }
         let phoff = u32_at(&eh, 28)? as u64;
@@ -90,11 +90,16 @@ impl Image {
     }
 }
 
+/// An ELF header of a 32-bit core file (ET_CORE).
+fn is_core32(eh: &[u8]) -> bool {
+    eh.len() >= 18 && &eh[..4] == b"\x7fELF" && eh[4] == 1 && u16::from_le_bytes([eh[16], eh[17]]) == 4
+}
+
 /// A cheap check before exec: an ELF32 core file (the kernel checks the rest).
 pub fn check_image_file(path: &str) -> Result<()> {
     let f = File::open(path).map_err(|e| CrError::Os(format!("open {path}"), e))?;
     let eh = read(&f, 0, 52).map_err(|_| CrError::BadImage(format!("{path}: too short for an ELF header")))?;
-    if &eh[..4] != b"\x7fELF" || eh[4] != 1 || u16::from_le_bytes([eh[16], eh[17]]) != 4 {
+    if !is_core32(&eh) {
         return Err(CrError::BadImage(format!("{path} is not an ELF32 core file")));
     }
     Ok(())

@@ -212,27 +212,10 @@ fn inject(pid: i32, cpath: &CString, path: &str) -> Result<()> {
     let mut saved = vec![0u8; bytes.len()];
     mem.read_exact_at(&mut saved, scratch as u64).map_err(|e| CrError::Os("reading the stack".into(), e))?;
     mem.write_all_at(bytes, scratch as u64).map_err(|e| CrError::Os("writing the stack".into(), e))?;
-    let mut call = resume;
-    call.eax = NR_CHECKPOINT as _;
-    call.ebx = scratch as _;
-    call.eip = int80 as _;
-    call.orig_eax = -1i32 as _;
-    setregs(pid, &call)?;
-    // Run to the syscall's exit; signals that arrive meanwhile are held
-    // back and delivered after detach.
+    // Signals that arrive during the call are held back and delivered
+    // after detach.
     let mut pending = 0;
-    let mut exits = 0;
-    while exits < 2 {
-        ptrace(libc::PTRACE_SYSCALL, pid, 0, 0)?;
-        let st = wait_stop(pid)?;
-        let sig = libc::WSTOPSIG(st);
-        if sig == libc::SIGTRAP | 0x80 {
-            exits += 1;
-        } else if st >> 16 == 0 && sig != libc::SIGTRAP && sig != libc::SIGSTOP {
-            pending = sig;
-        }
-    }
-    let ret = getregs(pid)?.eax as i32;
+    let ret = syscall_in(pid, int80, &resume, NR_CHECKPOINT, &[scratch], &mut pending)?;
     mem.write_all_at(&saved, scratch as u64).map_err(|e| CrError::Os("restoring the stack".into(), e))?;
     setregs(pid, &resume)?;
     if pending != 0 {
