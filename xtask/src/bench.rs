@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -48,17 +48,15 @@ pub fn run(a: &Args) -> Result<()> {
     let mut noop = Vec::new();
     let mut warm = Vec::new();
     let mut bare = Vec::new();
-    let latest = std::fs::read_dir(crate::cache::root())?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("rootfs-"))
-        .max_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
-        .unwrap()
-        .join("initramfs.cpio");
+    // Boot exactly the initramfs test-vm just booted, with its command line.
+    let ev = crate::cache::root().join("evidence").join(format!("{}.json", k.key));
+    let ev: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&ev)?)?;
+    let initrd = ev["initrd"].as_str().context("test-vm evidence names no initrd")?.into();
     let boot = crate::vm::Boot {
         kernel: k.bzimage.clone(),
-        initrd: latest,
+        initrd,
         accel: crate::vm::Accel::Tcg,
-        append: vec![],
+        append: vec![format!("kckpt.timeout={}", crate::test_vm::TEST_TIMEOUT)],
         mem_mib: 512,
         interactive: false,
     };

@@ -45,7 +45,7 @@ pub fn run(json: bool, reps: usize) -> Result<()> {
     crate::deps::ensure()?;
     let sh = Shell::new()?;
     let k = build::run(&build::Args::default())?;
-    let nr = rootfs::checkpoint_nr(&std::fs::read_to_string(k.tree.join("arch/x86/entry/syscalls/syscall_32.tbl"))?);
+    let nr = rootfs::tree_checkpoint_nr(&k.tree)?;
     let src = crate::repo_root().join("tests/bench/bench_cr.c");
     let tests = vec![rootfs::GuestTest { name: "bench_cr".into(), source: src, compile: true }];
     let initrd = rootfs::build(&sh, &k.build_dir.join("usr/gen_init_cpio"), &tests, nr)?;

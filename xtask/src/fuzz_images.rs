@@ -72,12 +72,7 @@ pub fn extra_cpio(sh: &Shell, gen: &Path, files: &[(&str, &Path)], out: &Path) -
     }
     let spec_path = out.with_extension("spec");
     std::fs::write(&spec_path, spec)?;
-    let o = cmd!(sh, "{gen} {spec_path}").quiet().output()?;
-    if !o.status.success() {
-        bail!("gen_init_cpio: {}", String::from_utf8_lossy(&o.stderr));
-    }
-    std::fs::write(out, o.stdout)?;
-    Ok(())
+    rootfs::gen_cpio(sh, gen, &spec_path, out)
 }
 
 /// `base` followed by `extra`: the kernel unpacks concatenated archives.
@@ -281,7 +276,7 @@ pub fn run(a: &Args) -> Result<i32> {
     crate::deps::ensure()?;
     let sh = Shell::new()?;
     let k = build::run(&build::Args::default())?;
-    let nr = rootfs::checkpoint_nr(&std::fs::read_to_string(k.tree.join("arch/x86/entry/syscalls/syscall_32.tbl"))?);
+    let nr = rootfs::tree_checkpoint_nr(&k.tree)?;
     let gen = k.build_dir.join("usr/gen_init_cpio");
     let tests: Vec<_> = rootfs::discover(&crate::repo_root().join("tests/guest"))?.into_iter().filter(|t| t.name == "fuzz_images").collect();
     let base = rootfs::build(&sh, &gen, &tests, nr)?;

@@ -113,7 +113,8 @@ pub fn apply(tree: &Path, patches: &[PathBuf]) -> Result<String> {
     Ok(git(&sh).args(["rev-parse", "HEAD"]).quiet().read()?)
 }
 
-const TBL: &str = "arch/x86/entry/syscalls/syscall_32.tbl";
+/// The i386 syscall table, inside the kernel tree.
+pub const TBL: &str = "arch/x86/entry/syscalls/syscall_32.tbl";
 
 /// Move `checkpoint` in a syscall_32.tbl text to `want` ("free" = the first
 /// unused number), giving its old slot back to what the base had there.

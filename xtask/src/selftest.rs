@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{bail, Result};
-use xshell::{cmd, Shell};
+use anyhow::Result;
+use xshell::Shell;
 
 use crate::verdict::Verdict;
 use crate::{build, cache, ktap, rootfs, test_vm, verdict, vm};
@@ -18,12 +18,8 @@ fn cpio(sh: &Shell, gen: &Path, name: &str, spec: &str) -> Result<PathBuf> {
     std::fs::create_dir_all(&dir)?;
     let spec_path = dir.join(format!("{name}.spec"));
     std::fs::write(&spec_path, spec)?;
-    let out = cmd!(sh, "{gen} {spec_path}").quiet().output()?;
-    if !out.status.success() {
-        bail!("gen_init_cpio {name}: {}", String::from_utf8_lossy(&out.stderr));
-    }
     let p = dir.join(format!("{name}.cpio"));
-    std::fs::write(&p, out.stdout)?;
+    rootfs::gen_cpio(sh, gen, &spec_path, &p)?;
     Ok(p)
 }
 
@@ -36,7 +32,7 @@ pub fn run() -> Result<i32> {
     let k = build::run(&build::Args::default())?;
     let gen = k.build_dir.join("usr/gen_init_cpio");
     // The guest helper programs need the syscall number (state.c does).
-    let nr = rootfs::checkpoint_nr(&std::fs::read_to_string(k.tree.join("arch/x86/entry/syscalls/syscall_32.tbl"))?);
+    let nr = rootfs::tree_checkpoint_nr(&k.tree)?;
     let dir = cache::root().join("selftest");
     std::fs::create_dir_all(&dir)?;
     let mut results: Vec<(String, bool, String)> = Vec::new();

@@ -11,6 +11,9 @@ use xshell::Shell;
 use crate::verdict::{self, Verdict};
 use crate::{build, cache, ktap, rootfs, vm};
 
+/// Default per-test time limit in the guest, seconds.
+pub const TEST_TIMEOUT: u64 = 120;
+
 #[derive(clap::Args, Default, Clone)]
 pub struct Args {
     /// Run only tests whose name matches (glob, or substring).
@@ -29,7 +32,7 @@ pub struct Args {
     #[arg(long, default_value_t = 600)]
     pub timeout: u64,
     /// Per-test time limit in the guest, seconds.
-    #[arg(long, default_value_t = 120)]
+    #[arg(long, default_value_t = TEST_TIMEOUT)]
     pub test_timeout: u64,
     /// Seconds without console output that count as a hang.
     #[arg(long, default_value_t = 45)]
@@ -59,13 +62,15 @@ pub struct Evidence {
     pub failed: usize,
     pub verdict: String,
     pub ktap: String,
+    /// The initramfs the run booted (bench harness boots the same one).
+    pub initrd: String,
 }
 
 pub fn run(a: &Args) -> Result<i32> {
     crate::deps::ensure()?;
     let sh = Shell::new()?;
     let k = build::run(&build::Args { syscall_nr: a.syscall_nr.clone(), ..Default::default() })?;
-    let nr = rootfs::checkpoint_nr(&std::fs::read_to_string(k.tree.join("arch/x86/entry/syscalls/syscall_32.tbl"))?);
+    let nr = rootfs::tree_checkpoint_nr(&k.tree)?;
     let features = rootfs::Features::of_tree(&k.tree)?;
     let (bzimage, build_dir, key, version) = match &a.kernel {
         Some(ext) => (std::fs::canonicalize(ext)?, k.build_dir, "external".to_string(), String::new()),
@@ -106,16 +111,16 @@ pub fn run(a: &Args) -> Result<i32> {
     let rep = ktap::parse(&r.console);
     let problems = verdict::kernel_problems(&r.console);
     let code = report(&rep, &r.verdict, &problems, r.secs);
-    let qemu = std::process::Command::new("qemu-system-i386").arg("--version").output()?;
     let ev = Evidence {
         kernel_key: key.clone(),
         kernel_version: version,
-        qemu: String::from_utf8_lossy(&qemu.stdout).lines().next().unwrap_or("").into(),
+        qemu: vm::qemu_version()?,
         accel: accel.name().into(),
         passed: rep.passed(),
         failed: code.1,
         verdict: format!("{:?}", r.verdict),
         ktap: ktap_lines(&r.console),
+        initrd: boot.initrd.display().to_string(),
     };
     let evdir = cache::root().join("evidence");
     std::fs::create_dir_all(&evdir)?;

@@ -167,15 +167,20 @@ fn shell_quote(s: &str) -> String {
     }
 }
 
+/// `qemu-system-i386 --version`, first line.
+pub fn qemu_version() -> Result<String> {
+    let o = Command::new("qemu-system-i386").arg("--version").output()?;
+    Ok(String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or("").to_string())
+}
+
 /// Does KVM really run this guest? Boot it for a few seconds and look for
 /// the kernel's banner. The answer is cached per host kernel, QEMU and bzImage.
 pub fn probe_kvm(kernel: &Path, initrd: &Path) -> Result<bool> {
     if !Path::new("/dev/kvm").exists() {
         return Ok(false);
     }
-    let qemu = Command::new("qemu-system-i386").arg("--version").output()?;
     let mut k = cache::Key::new("kvm-probe");
-    k.part("qemu", &qemu.stdout);
+    k.part("qemu", qemu_version()?.as_bytes());
     k.part("host", std::fs::read_to_string("/proc/version").unwrap_or_default().as_bytes());
     k.part("kernel", cache::sha256_file(kernel)?.as_bytes());
     let file = cache::root().join(format!("kvm-probe-{}", k.hex()));
