@@ -86,7 +86,7 @@ pub fn is_elf32_i386(b: &[u8]) -> bool {
 }
 
 /// The static i386 busybox, from Debian's package, cached by version.
-fn busybox(sh: &Shell) -> Result<PathBuf> {
+pub fn busybox(sh: &Shell) -> Result<PathBuf> {
     let dir = cache::root().join("busybox");
     let bin = dir.join("busybox");
     if bin.exists() {

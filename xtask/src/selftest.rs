@@ -44,7 +44,7 @@ pub fn run() -> Result<i32> {
     results.push(("panic_is_a_panic".into(), ok, format!("{:?} after {:.1} s", r.verdict, r.secs)));
 
     // 2. An init that goes silent: the verdict must be "hang", after --hang.
-    let bb = cache::root().join("busybox/busybox");
+    let bb = crate::rootfs::busybox(&sh)?;
     let init = dir.join("silent-init.sh");
     std::fs::write(&init, "#!/bin/sh\necho going silent\nexec /bin/sleep 100000\n")?;
     let spec = format!(
