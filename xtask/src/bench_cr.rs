@@ -8,10 +8,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
-use xshell::Shell;
+use fs_err as fs;
 
+use crate::guest::Guest;
+use crate::rootfs;
 use crate::verdict::Verdict;
-use crate::{build, cache, rootfs, vm};
+use crate::vm;
 
 /// Guest memory for the benchmark: 256 MiB touched, its image and its core.
 pub const BENCH_MEM_MIB: u32 = 1536;
@@ -37,30 +39,18 @@ fn median(s: &Samples, size: u32, what: &str, key: &str) -> Option<f64> {
     if v.is_empty() {
         return None;
     }
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v.sort_by(f64::total_cmp);
     Some(v[v.len() / 2])
 }
 
-pub fn run(json: bool, reps: usize) -> Result<()> {
-    crate::deps::ensure()?;
-    let sh = Shell::new()?;
-    let k = build::run(&build::Args::default())?;
-    let nr = rootfs::tree_checkpoint_nr(&k.tree)?;
+pub fn run(g: &Guest, json: bool, reps: usize) -> Result<()> {
     let src = crate::repo_root().join("tests/bench/bench_cr.c");
     let tests = vec![rootfs::GuestTest { name: "bench_cr".into(), source: src, compile: true }];
-    let initrd = rootfs::build(&sh, &k.build_dir.join("usr/gen_init_cpio"), &tests, nr)?;
-    let accel = if vm::probe_kvm(&k.bzimage, &initrd)? { vm::Accel::Kvm } else { vm::Accel::Tcg };
+    let initrd = g.initramfs(&tests, false)?;
     // The runner passes no arguments to tests: REPS rides on the command line.
-    let boot = vm::Boot {
-        kernel: k.bzimage.clone(),
-        initrd,
-        accel,
-        append: vec!["kckpt.timeout=1200".into(), format!("kckpt.bench_reps={reps}")],
-        mem_mib: BENCH_MEM_MIB,
-        interactive: false,
-    };
-    let work = cache::root().join("runs").join(format!("bench-cr-{}", std::process::id()));
-    std::fs::create_dir_all(&work)?;
+    let boot = g.boot(initrd)?.mem(BENCH_MEM_MIB).append("kckpt.timeout=1200").append(format!("kckpt.bench_reps={reps}"));
+    let accel = boot.accel;
+    let work = g.work_dir("bench-cr")?;
     let log = work.join("console.log");
     let r = vm::run(&boot, Duration::from_secs(120), Duration::from_secs(1500), false, &log)?;
     if r.verdict != Verdict::Completed || !r.console.contains("bench done") {
@@ -131,7 +121,7 @@ pub fn run(json: bool, reps: usize) -> Result<()> {
     println!("vs dd / vs core: checkpoint throughput over dd's and the coredump's (goals >= 0.8 and >= 1.0).");
     println!("img/mem: the image's allocated bytes (st_blocks) over the touched memory.");
     println!("core: raise(SIGQUIT) to the parent's waitpid, so it includes the exit's teardown.");
-    let _ = std::fs::remove_dir_all(&work);
+    let _ = fs::remove_dir_all(&work);
     Ok(())
 }
 

@@ -71,9 +71,8 @@ pub fn apt_update(sh: &Shell) -> Result<()> {
     Ok(())
 }
 
-pub fn run() -> Result<()> {
-    let sh = Shell::new()?;
-    let miss = missing(&sh);
+pub fn run(sh: &Shell) -> Result<()> {
+    let miss = missing(sh);
     if miss.is_empty() {
         println!("deps: all {} packages installed", PACKAGES.len());
         return Ok(());
@@ -84,7 +83,7 @@ pub fn run() -> Result<()> {
             miss.join(" ")
         );
     }
-    apt_update(&sh)?;
+    apt_update(sh)?;
     eprintln!("$ apt-get install -y {}", miss.join(" "));
     cmd!(sh, "apt-get install -y -q --no-install-recommends {miss...}")
         .env("DEBIAN_FRONTEND", "noninteractive")
@@ -94,10 +93,9 @@ pub fn run() -> Result<()> {
 }
 
 /// Called by build-kernel and test-vm: install only when something is missing.
-pub fn ensure() -> Result<()> {
-    let sh = Shell::new()?;
-    if missing(&sh).is_empty() {
+pub fn ensure(sh: &Shell) -> Result<()> {
+    if missing(sh).is_empty() {
         return Ok(());
     }
-    run()
+    run(sh)
 }

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
+use fs_err as fs;
 
 use crate::cache;
 
@@ -35,9 +36,9 @@ fn nightly() -> Result<(Option<String>, Vec<(String, String)>)> {
     if has_rustup_nightly {
         return Ok((Some("+nightly".into()), vec![]));
     }
-    if std::path::Path::new(crate::rootfs::GUEST_RUSTC).exists() {
-        eprintln!("[fuzz-host] no rustup nightly: using {} with RUSTC_BOOTSTRAP=1", crate::rootfs::GUEST_RUSTC);
-        return Ok((None, vec![("RUSTC_BOOTSTRAP".into(), "1".into()), ("RUSTC".into(), crate::rootfs::GUEST_RUSTC.into())]));
+    if std::path::Path::new(crate::guest_tools::GUEST_RUSTC).exists() {
+        eprintln!("[fuzz-host] no rustup nightly: using {} with RUSTC_BOOTSTRAP=1", crate::guest_tools::GUEST_RUSTC);
+        return Ok((None, vec![("RUSTC_BOOTSTRAP".into(), "1".into()), ("RUSTC".into(), crate::guest_tools::GUEST_RUSTC.into())]));
     }
     bail!("no nightly Rust: install one with `rustup toolchain install nightly`")
 }
@@ -53,10 +54,10 @@ pub fn run(a: &Args) -> Result<i32> {
     let (tc, env) = nightly()?;
     let root = crate::repo_root();
     let corpus = cache::root().join("fuzz-host-corpus/parse");
-    std::fs::create_dir_all(&corpus)?;
+    fs::create_dir_all(&corpus)?;
     let seed = root.join("tests/fuzz-seeds/tiny.kckpt");
     if seed.exists() {
-        std::fs::copy(&seed, corpus.join("tiny.kckpt"))?;
+        fs::copy(&seed, corpus.join("tiny.kckpt"))?;
     }
     let mut c = Command::new("cargo");
     if let Some(t) = &tc {
@@ -81,7 +82,7 @@ pub fn run(a: &Args) -> Result<i32> {
     let out = c.output().context("running cargo fuzz")?;
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     let log = cache::root().join("fuzz-host.log");
-    std::fs::write(&log, &text)?;
+    fs::write(&log, &text)?;
     let stat = |k: &str| -> u64 {
         text.lines()
             .filter_map(|l| l.strip_prefix(&format!("stat::{k}:")))
