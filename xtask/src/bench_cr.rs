@@ -93,36 +93,51 @@ pub fn run(g: &Guest, json: bool, reps: usize) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
-    let f = |v: &serde_json::Value, k: &str, scale: f64, prec: usize| v[k].as_f64().map_or("-".into(), |x| format!("{:.*}", prec, x * scale));
     println!("bench cr: {} guest, {} MiB RAM, tmpfs /tmp, median of {reps}", accel.name(), BENCH_MEM_MIB);
-    println!(
-        "{:>5} | {:>9} {:>8} | {:>9} {:>8} | {:>8} {:>8} | {:>6} {:>6} | {:>8} {:>8} | {:>8} | {:>9} {:>8}",
-        "MiB", "ckpt ms", "MiB/s", "core ms", "MiB/s", "dd ms", "MiB/s", "vs dd", "vs core", "rstrt ms", "exec ms", "img/mem", "cr -p ms", "MiB/s"
-    );
-    for v in &rows {
-        println!(
-            "{:>5} | {:>9} {:>8} | {:>9} {:>8} | {:>8} {:>8} | {:>6} {:>6} | {:>8} {:>8} | {:>8} | {:>9} {:>8}",
-            v["touched_mib"].as_u64().unwrap_or(0),
-            f(v, "checkpoint_s", 1e3, 1),
-            f(v, "checkpoint_mib_s", 1.0, 0),
-            f(v, "coredump_s", 1e3, 1),
-            f(v, "coredump_mib_s", 1.0, 0),
-            f(v, "dd_s", 1e3, 1),
-            f(v, "dd_mib_s", 1.0, 0),
-            f(v, "checkpoint_vs_dd", 1.0, 2),
-            f(v, "checkpoint_vs_coredump", 1.0, 2),
-            f(v, "restart_s", 1e3, 2),
-            f(v, "exec_static_elf_s", 1e3, 2),
-            f(v, "image_alloc_vs_touched", 1.0, 3),
-            f(v, "cr_p_s", 1e3, 1),
-            f(v, "cr_p_mib_s", 1.0, 0),
-        );
-    }
+    print!("{}", table(&rows));
     println!("vs dd / vs core: checkpoint throughput over dd's and the coredump's (goals >= 0.8 and >= 1.0).");
     println!("img/mem: the image's allocated bytes (st_blocks) over the touched memory.");
     println!("core: raise(SIGQUIT) to the parent's waitpid, so it includes the exit's teardown.");
     let _ = fs::remove_dir_all(&work);
     Ok(())
+}
+
+/// The printed table's columns: (heading, width, JSON key, scale, decimals,
+/// a separator before it).
+const COLUMNS: [(&str, usize, &str, f64, usize, bool); 13] = [
+    ("ckpt ms", 9, "checkpoint_s", 1e3, 1, true),
+    ("MiB/s", 8, "checkpoint_mib_s", 1.0, 0, false),
+    ("core ms", 9, "coredump_s", 1e3, 1, true),
+    ("MiB/s", 8, "coredump_mib_s", 1.0, 0, false),
+    ("dd ms", 8, "dd_s", 1e3, 1, true),
+    ("MiB/s", 8, "dd_mib_s", 1.0, 0, false),
+    ("vs dd", 6, "checkpoint_vs_dd", 1.0, 2, true),
+    ("vs core", 7, "checkpoint_vs_coredump", 1.0, 2, false),
+    ("rstrt ms", 8, "restart_s", 1e3, 2, true),
+    ("exec ms", 8, "exec_static_elf_s", 1e3, 2, false),
+    ("img/mem", 8, "image_alloc_vs_touched", 1.0, 3, true),
+    ("cr -p ms", 9, "cr_p_s", 1e3, 1, true),
+    ("MiB/s", 8, "cr_p_mib_s", 1.0, 0, false),
+];
+
+/// The rows as the text table (the JSON's numbers, scaled and rounded).
+fn table(rows: &[serde_json::Value]) -> String {
+    let line = |first: String, cell: &dyn Fn(usize) -> String| {
+        let mut l = format!("{first:>5}");
+        for (i, (_, w, ..)) in COLUMNS.iter().enumerate() {
+            l.push_str(if COLUMNS[i].5 { " | " } else { " " });
+            l.push_str(&format!("{:>w$}", cell(i)));
+        }
+        l + "\n"
+    };
+    let mut t = line("MiB".into(), &|i| COLUMNS[i].0.to_string());
+    for v in rows {
+        t.push_str(&line(v["touched_mib"].as_u64().unwrap_or(0).to_string(), &|i| {
+            let (_, _, k, scale, prec, _) = COLUMNS[i];
+            v[k].as_f64().map_or("-".into(), |x| format!("{:.*}", prec, x * scale))
+        }));
+    }
+    t
 }
 
 #[cfg(test)]
@@ -136,5 +151,15 @@ mod tests {
         let s = parse(c);
         assert_eq!(median(&s, 4, "ckpt", "secs"), Some(0.2));
         assert_eq!(median(&s, 4, "cr_p", "secs"), None);
+    }
+
+    #[test]
+    fn table_rows_line_up_with_the_heading() {
+        let rows = [serde_json::json!({"touched_mib": 4, "checkpoint_s": 0.0335, "checkpoint_mib_s": 119.4, "cr_p_s": null})];
+        let t = table(&rows);
+        let l: Vec<&str> = t.lines().collect();
+        assert!(l[0].starts_with("  MiB |   ckpt ms    MiB/s |   core ms"), "{}", l[0]);
+        assert!(l[1].starts_with("    4 |      33.5      119 |         -"), "{}", l[1]);
+        assert_eq!(l[0].len(), l[1].len());
     }
 }
