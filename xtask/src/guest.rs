@@ -87,7 +87,7 @@ impl<'a> Guest<'a> {
         }
         let a = match self.accel_wanted {
             Some(a) => a,
-            None if vm::probe_kvm(&self.kernel.bzimage, initrd)? => Accel::Kvm,
+            None if vm::probe_kvm(self.sh, &self.kernel.bzimage, initrd)? => Accel::Kvm,
             None => {
                 eprintln!("[vm] KVM probe boot printed nothing: using TCG");
                 Accel::Tcg

@@ -116,9 +116,8 @@ pub fn test(sh: &Shell) -> Result<i32> {
         if !crate::elf::is_elf32_i386(&fs::read(exe)?) {
             bail!("{} is not an i386 program", exe.display());
         }
-        eprintln!("$ {}", exe.display());
-        let st = std::process::Command::new(exe).status().map_err(|e| anyhow::anyhow!("running {}: {e}", exe.display()))?;
-        if !st.success() {
+        if let Err(e) = cmd!(sh, "{exe}").run() {
+            eprintln!("{e}");
             code = 1;
         }
     }

@@ -105,7 +105,7 @@ fn dispatch(sh: &Shell, cmd: Cmd) -> Result<i32> {
         Cmd::Selftest => selftest::run(sh),
         Cmd::Bench(a) => bench::run(sh, &a).map(|()| 0),
         Cmd::FuzzImages(a) => fuzz_images::run(sh, &a),
-        Cmd::FuzzHost(a) => fuzz_host::run(&a),
+        Cmd::FuzzHost(a) => fuzz_host::run(sh, &a),
     }
 }
 

@@ -305,7 +305,7 @@ pub fn execute(g: &Guest, a: &Args, tests: &[rootfs::GuestTest]) -> Result<RunRe
     let ev = Evidence {
         kernel_key: &res.kernel_key,
         kernel_version: &res.kernel_version,
-        qemu: vm::qemu_version()?,
+        qemu: vm::qemu_version(g.sh)?,
         accel: &res.accel,
         passed: res.passed,
         failed: res.outcome.failed,

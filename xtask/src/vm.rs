@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use fs_err as fs;
+use xshell::{cmd, Shell};
 
 use crate::{cache, proc, verdict::Verdict};
 
@@ -142,26 +143,27 @@ pub fn run(boot: &Boot, hang: Duration, timeout: Duration, echo: bool, log: &Pat
     Ok(Run { verdict: verdict_of(&end, panic), console, secs: start.elapsed().as_secs_f64() })
 }
 
-/// Interactive boot (`--shell`): the console is the terminal.
+/// Interactive boot (`--shell`): the console is the terminal. (std's
+/// Command, not xshell's: xshell gives every command an empty stdin.)
 pub fn interactive(boot: &Boot) -> Result<i32> {
     let st = Command::new("qemu-system-i386").args(boot.args()).status().context("running qemu-system-i386")?;
     Ok(st.code().unwrap_or(1))
 }
 
 /// `qemu-system-i386 --version`, first line.
-pub fn qemu_version() -> Result<String> {
-    let o = Command::new("qemu-system-i386").arg("--version").output()?;
-    Ok(String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or("").to_string())
+pub fn qemu_version(sh: &Shell) -> Result<String> {
+    let v = cmd!(sh, "qemu-system-i386 --version").quiet().read()?;
+    Ok(v.lines().next().unwrap_or("").to_string())
 }
 
 /// Does KVM really run this guest? Boot it for a few seconds and look for
 /// the kernel's banner. The answer is cached per host kernel, QEMU and bzImage.
-pub fn probe_kvm(kernel: &Path, initrd: &Path) -> Result<bool> {
+pub fn probe_kvm(sh: &Shell, kernel: &Path, initrd: &Path) -> Result<bool> {
     if !Path::new("/dev/kvm").exists() {
         return Ok(false);
     }
     let mut k = cache::Key::new("kvm-probe");
-    k.part("qemu", qemu_version()?.as_bytes());
+    k.part("qemu", qemu_version(sh)?.as_bytes());
     k.part("host", fs::read_to_string("/proc/version").unwrap_or_default().as_bytes());
     k.part("kernel", cache::sha256_file(kernel)?.as_bytes());
     let file = cache::root().join(format!("kvm-probe-{}", k.hex()));
