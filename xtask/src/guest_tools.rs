@@ -46,7 +46,7 @@ pub fn build(sh: &Shell, nr_checkpoint: Option<u32>) -> Result<Vec<(String, Path
     }
     let t = std::time::Instant::now();
     eprintln!("[guest-tools] cargo build --target {GUEST_TARGET} -Zbuild-std (first time: minutes)");
-    let o = cargo_i686(sh, &["build", "--release"], nr_checkpoint).quiet().ignore_status().output()?;
+    let o = cargo_i686(sh, &["build", "--release"], target_dir(), nr_checkpoint).quiet().ignore_status().output()?;
     if !o.status.success() {
         bail!("building guest tools failed:\n{}", String::from_utf8_lossy(&o.stderr));
     }
@@ -67,9 +67,16 @@ fn target_dir() -> PathBuf {
     cache::root().join("guest-target")
 }
 
+/// The tests' own, and in the dev profile: their std unwinds, the tools'
+/// is built for panic=abort, and one deps directory (or one release build
+/// of a panic=abort profile with tests) cannot hold both `core`s.
+fn test_target_dir() -> PathBuf {
+    cache::root().join("guest-test-target")
+}
+
 /// `cargo SUBCOMMAND` in guest/ for i686 with Debian's rustc and -Zbuild-std:
 /// the one way guest tools and their tests are built.
-fn cargo_i686<'a>(sh: &'a Shell, sub: &[&str], nr_checkpoint: Option<u32>) -> xshell::Cmd<'a> {
+fn cargo_i686<'a>(sh: &'a Shell, sub: &[&str], target: PathBuf, nr_checkpoint: Option<u32>) -> xshell::Cmd<'a> {
     let dir = crate::repo_root().join("guest");
     let mut c = cmd!(sh, "{GUEST_CARGO}")
         .args(sub)
@@ -78,7 +85,7 @@ fn cargo_i686<'a>(sh: &'a Shell, sub: &[&str], nr_checkpoint: Option<u32>) -> xs
         .args(["-Zbuild-std=std,panic_abort", "--target", GUEST_TARGET])
         .env("RUSTC_BOOTSTRAP", "1")
         .env("RUSTC", GUEST_RUSTC)
-        .env("CARGO_TARGET_DIR", target_dir())
+        .env("CARGO_TARGET_DIR", target)
         .env("CARGO_TARGET_I686_UNKNOWN_LINUX_GNU_RUSTFLAGS", "-C target-feature=+crt-static");
     if let Some(nr) = nr_checkpoint {
         c = c.env("KCKPT_NR_CHECKPOINT", nr.to_string());
@@ -102,9 +109,15 @@ fn test_executables(json_lines: &str) -> Vec<PathBuf> {
 pub fn test(sh: &Shell) -> Result<i32> {
     let t = std::time::Instant::now();
     eprintln!("[guest-tools] cargo test --no-run --target {GUEST_TARGET} -Zbuild-std");
-    let o = cargo_i686(sh, &["test", "--release", "--no-run", "--message-format=json"], None).quiet().ignore_status().output()?;
+    let o = cargo_i686(sh, &["test", "--no-run", "--message-format=json"], test_target_dir(), None).quiet().ignore_status().output()?;
     if !o.status.success() {
-        bail!("building cr's tests failed:\n{}", String::from_utf8_lossy(&o.stderr));
+        // With --message-format=json the compiler's errors are on stdout.
+        let msgs: String = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| v["message"]["rendered"].as_str().map(String::from))
+            .collect();
+        bail!("building cr's tests failed:\n{msgs}{}", proc_tail(&o.stderr));
     }
     let exes = test_executables(&String::from_utf8_lossy(&o.stdout));
     if exes.is_empty() {
@@ -135,4 +148,11 @@ mod tests {
 {"reason":"build-finished","success":true}"#;
         assert_eq!(test_executables(j), vec![PathBuf::from("/t/deps/cr-0123")]);
     }
+}
+
+/// The last lines of cargo's stderr (its summary).
+fn proc_tail(stderr: &[u8]) -> String {
+    let t = String::from_utf8_lossy(stderr);
+    let l: Vec<&str> = t.lines().collect();
+    l[l.len().saturating_sub(5)..].join("\n")
 }
