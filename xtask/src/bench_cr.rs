@@ -1,9 +1,9 @@
 //! `cargo xtask bench cr [--json]`: checkpoint/restart figures from the
-//! guest (tests/bench/bench_cr.c) for 4, 64 and 256 MiB of touched memory:
-//! checkpoint time and bytes/s against the kernel's ELF coredump and dd to
-//! the same tmpfs, restart time against exec of a static ELF, image size
-//! against touched memory, and `cr -p`. Medians over the repetitions.
+//! guest (tests/bench/bench_cr.c), medians over the repetitions.
 
+// For 4, 64 and 256 MiB of touched memory: checkpoint time and bytes/s
+// against the kernel's ELF coredump and dd to the same tmpfs, restart time
+// against exec of a static ELF, image size against touched memory, `cr -p`.
 use std::collections::BTreeMap;
 use std::time::Duration;
 

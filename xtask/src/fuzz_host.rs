@@ -1,10 +1,11 @@
 //! `cargo xtask fuzz-host --seconds S`: libFuzzer (cargo-fuzz) on the image
-//! crate's parser/validator, fuzz/fuzz_targets/parse.rs. Needs nightly:
-//! rustup's nightly toolchain if there is one, else Debian's rustc with
-//! RUSTC_BOOTSTRAP=1; installs cargo-fuzz from crates.io when missing.
-//! The corpus lives in the cache (seeded with tests/fuzz-seeds/tiny.kckpt);
-//! crashes land in fuzz/artifacts/parse/ and make the command fail.
+//! crate's parser/validator, fuzz/fuzz_targets/parse.rs.
 
+// Needs nightly: rustup's nightly toolchain if there is one, else Debian's
+// rustc with RUSTC_BOOTSTRAP=1; installs cargo-fuzz from crates.io when
+// missing. The corpus lives in the cache (seeded with
+// tests/fuzz-seeds/tiny.kckpt); crashes land in fuzz/artifacts/parse/ and
+// make the command fail.
 use std::path::PathBuf;
 
 

@@ -1,17 +1,18 @@
 //! `cargo xtask fuzz-images --count N [--seed S]`: mutate real kckpt images
-//! on the host, execute every mutant in the guest as nobody, and sort the
-//! outcomes: rejected cleanly (ENOEXEC), other errno, ran, user crash,
-//! user loop (timeout), and the rule breakers — kernel oops/WARNING, hang,
-//! privilege gained — which are kept under tests/fuzz-repro/.
-//!
-//! Seeds are real: a first boot runs the seed program, the counter and
-//! tests/fuzz-seeds/tiny.c in /tmp and prints their images (gzip, base64)
-//! between markers on the console; they are cached per kernel. Mutants go
-//! to the guest as patches (mutate.rs, KFZ1) in a second cpio archive that
-//! is concatenated to the normal initramfs (the kernel unpacks both).
-//! test-vm uses the same machinery for a short deterministic run over the
-//! checked-in tests/fuzz-seeds/tiny.kckpt (`test_vm_initrd`).
+//! on the host, execute every mutant in the guest as nobody, sort the
+//! outcomes and keep the rule breakers under tests/fuzz-repro/.
 
+// Outcomes: rejected cleanly (ENOEXEC), other errno, ran, user crash, user
+// loop (timeout), and the rule breakers — kernel oops/WARNING, hang,
+// privilege gained.
+//
+// Seeds are real: a first boot runs the seed program, the counter and
+// tests/fuzz-seeds/tiny.c in /tmp and prints their images (gzip, base64)
+// between markers on the console; they are cached per kernel. Mutants go
+// to the guest as patches (mutate.rs, KFZ1) in a second cpio archive that
+// is concatenated to the normal initramfs (the kernel unpacks both).
+// test-vm uses the same machinery for a short deterministic run over the
+// checked-in tests/fuzz-seeds/tiny.kckpt (`test_vm_initrd`).
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -25,7 +25,7 @@ pub enum Verdict {
 pub fn kernel_problems(log: &str) -> Vec<String> {
     static RE: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(
-        r"(?m)^.*?(Oops: |BUG: |WARNING: |general protection fault|kernel BUG at|Unable to handle kernel|UBSAN: |KASAN: |watchdog: BUG: soft lockup|INFO: task .* blocked for more than).*$",
+            r"(?m)^.*?(Oops: |BUG: |WARNING: |general protection fault|kernel BUG at|Unable to handle kernel|UBSAN: |KASAN: |watchdog: BUG: soft lockup|INFO: task .* blocked for more than).*$",
         )
         .unwrap()
     });
