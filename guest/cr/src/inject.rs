@@ -259,8 +259,7 @@ mod tests {
 
     #[test]
     fn interrupted_nanosleep_is_restarted() {
-        // SAFETY: plain data.
-        let mut r: Regs = unsafe { std::mem::zeroed() };
+        let mut r = sys::zero_regs();
         r.orig_eax = 162;
         r.eax = (-ERESTART_RESTARTBLOCK) as _;
         r.eip = 0x1000;

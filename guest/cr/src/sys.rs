@@ -53,9 +53,14 @@ pub fn detach(pid: i32) {
     let _ = ptrace_int(libc::PTRACE_DETACH, pid, 0, 0);
 }
 
-pub fn getregs(pid: i32) -> Result<Regs> {
+/// All-zero registers (a starting value to fill in).
+pub fn zero_regs() -> Regs {
     // SAFETY: Regs is plain integers; all-zero is a valid value.
-    let mut r: Regs = unsafe { std::mem::zeroed() };
+    unsafe { std::mem::zeroed() }
+}
+
+pub fn getregs(pid: i32) -> Result<Regs> {
+    let mut r = zero_regs();
     ptrace_read(libc::PTRACE_GETREGS, pid, 0, &mut r)?;
     Ok(r)
 }
@@ -203,6 +208,66 @@ pub fn wait_exit(pid: i32) -> Result<i32> {
     Ok(if libc::WIFEXITED(st) { libc::WEXITSTATUS(st) } else { 128 + libc::WTERMSIG(st) })
 }
 
+/// A duplicate of `fd` at the lowest free number >= `min` (F_DUPFD).
+pub fn dup_at_least(fd: i32, min: i32) -> Result<i32> {
+    // SAFETY: F_DUPFD takes an integer; a bad fd is an error return.
+    let n = unsafe { libc::fcntl(fd, libc::F_DUPFD, min) };
+    if n < 0 {
+        return Err(CrError::last_os("F_DUPFD"));
+    }
+    Ok(n)
+}
+
+/// Close a descriptor by number (one whose owner will never close it).
+pub fn close(fd: i32) {
+    // SAFETY: an integer; closing an unused number is a harmless EBADF.
+    unsafe { libc::close(fd) };
+}
+
+/// Open `path` with `flags`, seek to `pos`, and put it at descriptor `want`.
+pub fn reopen_at(path: &std::ffi::CStr, flags: i32, pos: u64, want: i32) -> std::io::Result<()> {
+    // SAFETY: path is NUL-terminated and live for the call.
+    let fd = unsafe { libc::open(path.as_ptr(), flags) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: integer arguments on the descriptor just opened.
+    if unsafe { libc::lseek64(fd, pos as i64, libc::SEEK_SET) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if fd != want {
+        // SAFETY: integer arguments; `want` is replaced, as intended.
+        if unsafe { libc::dup2(fd, want) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        close(fd);
+    }
+    Ok(())
+}
+
+pub fn set_umask(mask: u32) {
+    // SAFETY: an integer argument.
+    unsafe { libc::umask(mask) };
+}
+
+/// A private read/write/exec anonymous mapping at exactly `addr`, unless
+/// something is mapped there (MAP_FIXED_NOREPLACE).
+pub fn map_rwx_at(addr: u32, len: u32) -> bool {
+    // SAFETY: NOREPLACE never touches an existing mapping; the new one is
+    // ours, and nothing refers to it yet.
+    let p = unsafe {
+        libc::mmap(
+            addr as *mut libc::c_void,
+            len as usize,
+            libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+            -1,
+            0,
+        )
+    };
+    p as u32 == addr
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,6 +297,29 @@ mod tests {
         };
         assert_eq!(wait_exit(pid).unwrap(), 5);
         assert_eq!(exec(c"/nonexistent/kckpt"), libc::ENOENT);
+    }
+
+    #[test]
+    fn descriptors_are_reopened_where_asked() {
+        let p = std::env::temp_dir().join(format!("cr-sys-{}", std::process::id()));
+        std::fs::write(&p, b"0123456789").unwrap();
+        let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+        let want = dup_at_least(0, 200).unwrap();
+        reopen_at(&c, libc::O_RDONLY, 4, want).unwrap();
+        let mut b = [0u8; 3];
+        // SAFETY: reading into a live 3-byte buffer.
+        assert_eq!(unsafe { libc::read(want, b.as_mut_ptr().cast(), 3) }, 3);
+        assert_eq!(&b, b"456");
+        close(want);
+        assert!(reopen_at(c"/nonexistent/kckpt", libc::O_RDONLY, 0, want).is_err());
+        std::fs::remove_file(&p).unwrap();
+    }
+
+    #[test]
+    fn a_mapping_is_never_placed_over_another() {
+        let addr = 0x3000_0000;
+        assert!(map_rwx_at(addr, 4096));
+        assert!(!map_rwx_at(addr, 4096), "NOREPLACE must refuse an occupied range");
     }
 
     #[test]

@@ -17,6 +17,7 @@
 //! exit code; a failed mapping inside the restorer exits with status 127.
 
 use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::io::AsRawFd;
 
 use kckpt_image::consts::*;
@@ -136,10 +137,6 @@ fn overlaps(a: u32, b: u32, c: u32, d: u32) -> bool {
     a < d && c < b
 }
 
-fn last_os(what: &str) -> CrError {
-    CrError::last_os(what)
-}
-
 /// Validate in the parent; fork; the child restores, the parent waits.
 pub fn run(file: &str, detach: bool) -> Result<i32> {
     let (img, f) = crate::restart::check_image(file)?;
@@ -169,37 +166,16 @@ fn child(img: &Image, f: &std::fs::File, pipe_w: i32) -> Result<std::convert::In
     sys::block_all_signals()?;
     // The image file on a descriptor above all of the image's.
     let top = st.fds.iter().map(|x| x.fd).max().unwrap_or(0).max(pipe_w as u32) + 1;
-    // SAFETY: duplicating our own descriptors.
-    let img_fd = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_DUPFD, top.max(100) as i32) };
-    let pipe_fd = unsafe { libc::fcntl(pipe_w, libc::F_DUPFD, img_fd + 1) };
-    if img_fd < 0 || pipe_fd < 0 {
-        return Err(last_os("F_DUPFD"));
-    }
-    // SAFETY: the old descriptors are ours; the duplicated image fd
-    // survives until the restorer has mapped the segments.
-    unsafe {
-        libc::close(pipe_w);
-        libc::close(f.as_raw_fd());
-    }
+    let img_fd = sys::dup_at_least(f.as_raw_fd(), top.max(100) as i32)?;
+    let pipe_fd = sys::dup_at_least(pipe_w, img_fd + 1)?;
+    // The child never returns into Rust's drop of `f`: the duplicated image
+    // fd survives until the restorer has mapped the segments.
+    sys::close(pipe_w);
+    sys::close(f.as_raw_fd());
     for x in &st.fds {
         let p = CString::new(x.path.clone()).map_err(|_| CrError::BadImage("NUL in a path".into()))?;
         let flags = (x.flags & !(libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_NOCTTY) as u32) as i32;
-        // SAFETY: opening, seeking and moving descriptors of our own.
-        unsafe {
-            let fd = libc::open(p.as_ptr(), flags);
-            if fd < 0 {
-                return Err(CrError::Os(format!("reopen fd {} {:?}", x.fd, p), std::io::Error::last_os_error()));
-            }
-            if libc::lseek64(fd, x.pos as i64, libc::SEEK_SET) < 0 {
-                return Err(last_os("lseek"));
-            }
-            if fd as u32 != x.fd {
-                if libc::dup2(fd, x.fd as i32) < 0 {
-                    return Err(last_os("dup2"));
-                }
-                libc::close(fd);
-            }
-        }
+        sys::reopen_at(&p, flags, x.pos, x.fd as i32).map_err(|e| CrError::Os(format!("reopen fd {} {:?}", x.fd, p), e))?;
     }
     for (k, a) in st.sigactions.iter().enumerate() {
         let sig = k as u32 + 1;
@@ -209,13 +185,9 @@ fn child(img: &Image, f: &std::fs::File, pipe_w: i32) -> Result<std::convert::In
         let act = sys::KernelSigaction { handler: a.handler, flags: a.flags, restorer: a.restorer, mask: [a.mask as u32, (a.mask >> 32) as u32] };
         sys::set_sigaction(sig, &act)?;
     }
-    // SAFETY: plain call.
-    unsafe { libc::umask(st.umask) };
-    let cwd = CString::new(st.cwd.clone()).map_err(|_| CrError::BadImage("NUL in cwd".into()))?;
-    // SAFETY: valid C string.
-    if unsafe { libc::chdir(cwd.as_ptr()) } < 0 {
-        return Err(CrError::Os(format!("chdir {cwd:?}"), std::io::Error::last_os_error()));
-    }
+    sys::set_umask(st.umask);
+    let cwd = std::ffi::OsStr::from_bytes(&st.cwd);
+    std::env::set_current_dir(cwd).map_err(|e| CrError::Os(format!("chdir {cwd:?}"), e))?;
 
     // Place the restorer: outside the image's segments, the vvar+vDSO
     // range it needs, and everything of ours.
@@ -232,22 +204,9 @@ fn child(img: &Image, f: &std::fs::File, pipe_w: i32) -> Result<std::convert::In
         let clash = segs.iter().any(|&(a, b)| overlaps(a, b, cand, end))
             || overlaps(vrange.0, vrange.1, cand, end)
             || mine.iter().any(|m| overlaps(m.start, m.end, cand, end));
-        if !clash {
-            // SAFETY: a fresh private mapping where nothing is mapped.
-            let p = unsafe {
-                libc::mmap(
-                    cand as *mut libc::c_void,
-                    area_len as usize,
-                    libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC,
-                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
-                    -1,
-                    0,
-                )
-            };
-            if p as u32 == cand {
-                area = cand;
-                break;
-            }
+        if !clash && sys::map_rwx_at(cand, area_len) {
+            area = cand;
+            break;
         }
         cand += 0x0100_0000;
     }
