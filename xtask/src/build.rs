@@ -54,6 +54,15 @@ impl Flavor {
             Flavor::Normal => None,
         }
     }
+
+    /// Config fragments on top of kernel-config/*.config, merged after them
+    /// (a flavor's own go in kernel-config/flavor/, which the normal build
+    /// does not read).
+    pub fn fragments(self) -> Vec<PathBuf> {
+        match self {
+            Flavor::Normal => vec![],
+        }
+    }
 }
 
 /// What a build produced.
@@ -91,7 +100,8 @@ pub fn plan(sh: &Shell, args: &Args) -> Result<Plan> {
     let pin = pin::Pin::load()?;
     let dir = args.patches.clone().unwrap_or_else(patch::patches_dir);
     let patches = patch::series(&dir)?;
-    let fragments = config::fragments()?;
+    let mut fragments = config::fragments()?;
+    fragments.extend(args.flavor.fragments());
     let toolchain = toolchain::toolchain_id(sh);
     Ok(plan_of(&pin, &patches, &fragments, &toolchain, args.syscall_nr, args.flavor)?)
 }
@@ -253,4 +263,33 @@ pub fn run(sh: &Shell, args: &Args) -> Result<Kernel> {
     fs::write(stamp(&out, "built"), &plan.key)?;
     eprintln!("kernel built ({}): {}\n  source tree: {}", plan.key, bz.display(), tree.display());
     Ok(kernel(tree, version))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_follow_their_inputs() {
+        let d = std::env::temp_dir().join(format!("kckpt-plan-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let (p, f) = (d.join("0001.patch"), d.join("a.config"));
+        std::fs::write(&p, "patch").unwrap();
+        std::fs::write(&f, "CONFIG_A=y\n").unwrap();
+        let pin = pin::Pin::load().unwrap();
+        let plan = |nr, tc: &str| plan_of(&pin, &[p.clone()], &[f.clone()], tc, nr, Flavor::Normal).unwrap();
+        let base = plan(None, "gcc 12");
+        let free = plan(Some(SyscallNr::Free), "gcc 12");
+        let other_tc = plan(None, "gcc 13");
+        assert_ne!(base.tree_key, free.tree_key, "the syscall number is part of the tree");
+        assert_eq!(base.tree_key, other_tc.tree_key, "the toolchain is not");
+        assert_eq!(base.config_key, other_tc.config_key);
+        assert_ne!(base.key, other_tc.key);
+        std::fs::write(&f, "CONFIG_A=n\n").unwrap();
+        let refrag = plan(None, "gcc 12");
+        assert_eq!(base.tree_key, refrag.tree_key);
+        assert_ne!(base.config_key, refrag.config_key);
+        assert!(Flavor::Normal.cmdline().is_empty() && Flavor::Normal.fragments().is_empty());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
 }
