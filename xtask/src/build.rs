@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use fs_err as fs;
 use xshell::Shell;
 
+use crate::flavor::Flavor;
 use crate::syscalls::{self, SyscallNr};
 use crate::{cache, config, patch, pin, proc, toolchain};
 
@@ -30,39 +31,6 @@ pub struct Args {
     /// fragment options absent from .config are noted, not fatal.
     #[arg(skip)]
     pub prefix: bool,
-}
-
-/// A kernel flavor: what it adds to the build and to the boot command line.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum Flavor {
-    /// The series as it is.
-    #[default]
-    Normal,
-}
-
-impl Flavor {
-    /// Words for the kernel command line of every boot of this flavor.
-    pub fn cmdline(self) -> &'static [&'static str] {
-        match self {
-            Flavor::Normal => &[],
-        }
-    }
-
-    /// Its part of the cache key (none for Normal, so that its cache keeps).
-    fn key_part(self) -> Option<&'static str> {
-        match self {
-            Flavor::Normal => None,
-        }
-    }
-
-    /// Config fragments on top of kernel-config/*.config, merged after them
-    /// (a flavor's own go in kernel-config/flavor/, which the normal build
-    /// does not read).
-    pub fn fragments(self) -> Vec<PathBuf> {
-        match self {
-            Flavor::Normal => vec![],
-        }
-    }
 }
 
 /// What a build produced.
@@ -100,14 +68,16 @@ pub fn plan(sh: &Shell, args: &Args) -> Result<Plan> {
     let pin = pin::Pin::load()?;
     let dir = args.patches.clone().unwrap_or_else(patch::patches_dir);
     let patches = patch::series(&dir)?;
-    let mut fragments = config::fragments()?;
-    fragments.extend(args.flavor.fragments());
+    let fragments = args.flavor.fragments()?;
     let toolchain = toolchain::toolchain_id(sh);
-    Ok(plan_of(&pin, &patches, &fragments, &toolchain, args.syscall_nr, args.flavor)?)
+    if args.flavor != Flavor::Normal {
+        eprintln!("[flavor] {}: + {:?}", args.flavor.name(), args.flavor.fragment());
+    }
+    plan_of(&pin, &patches, &fragments, &toolchain, args.syscall_nr)
 }
 
 /// The keys from the inputs (pure but for reading the files named).
-fn plan_of(pin: &pin::Pin, patches: &[PathBuf], fragments: &[PathBuf], toolchain: &str, nr: Option<SyscallNr>, flavor: Flavor) -> Result<Plan> {
+fn plan_of(pin: &pin::Pin, patches: &[PathBuf], fragments: &[PathBuf], toolchain: &str, nr: Option<SyscallNr>) -> Result<Plan> {
     let mut k = cache::Key::new("tree");
     k.part("pin", toml::to_string(pin)?.as_bytes());
     for p in patches {
@@ -119,9 +89,6 @@ fn plan_of(pin: &pin::Pin, patches: &[PathBuf], fragments: &[PathBuf], toolchain
     let tree_key = k.hex();
     for f in fragments {
         k.part("fragment", &fs::read(f)?);
-    }
-    if let Some(f) = flavor.key_part() {
-        k.part("flavor", f.as_bytes());
     }
     let config_key = k.hex();
     k.part("toolchain", toolchain.as_bytes());
@@ -277,7 +244,7 @@ mod tests {
         std::fs::write(&p, "patch").unwrap();
         std::fs::write(&f, "CONFIG_A=y\n").unwrap();
         let pin = pin::Pin::load().unwrap();
-        let plan = |nr, tc: &str| plan_of(&pin, &[p.clone()], &[f.clone()], tc, nr, Flavor::Normal).unwrap();
+        let plan = |nr, tc: &str| plan_of(&pin, &[p.clone()], &[f.clone()], tc, nr).unwrap();
         let base = plan(None, "gcc 12");
         let free = plan(Some(SyscallNr::Free), "gcc 12");
         let other_tc = plan(None, "gcc 13");
@@ -289,7 +256,6 @@ mod tests {
         let refrag = plan(None, "gcc 12");
         assert_eq!(base.tree_key, refrag.tree_key);
         assert_ne!(base.config_key, refrag.config_key);
-        assert!(Flavor::Normal.cmdline().is_empty() && Flavor::Normal.fragments().is_empty());
         std::fs::remove_dir_all(&d).unwrap();
     }
 }

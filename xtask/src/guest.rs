@@ -11,6 +11,7 @@ use xshell::Shell;
 
 use crate::build::{self, Kernel};
 use crate::cpio::Spec;
+use crate::flavor::Flavor;
 use crate::rootfs::{self, Features, GuestTest};
 use crate::syscalls::{self, SyscallNr};
 use crate::vm::{self, Accel, Boot};
@@ -27,7 +28,7 @@ pub struct Opts {
     pub syscall_nr: Option<SyscallNr>,
     /// Kernel flavor (see build-kernel --flavor).
     #[arg(long, value_enum, default_value_t)]
-    pub flavor: build::Flavor,
+    pub flavor: Flavor,
 }
 
 pub struct Guest<'a> {
@@ -102,7 +103,7 @@ impl<'a> Guest<'a> {
         let accel = self.accel(&initrd)?;
         let mut b = Boot::new(self.kernel.bzimage.clone(), initrd, accel);
         for w in self.kernel.flavor.cmdline() {
-            b = b.append(*w);
+            b = b.append(w);
         }
         Ok(b)
     }

@@ -11,6 +11,7 @@ mod cpio;
 mod deps;
 mod elf;
 mod export;
+mod flavor;
 mod fuzz_host;
 mod fuzz_images;
 mod guest;
