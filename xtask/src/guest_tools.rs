@@ -62,7 +62,6 @@ pub fn build(sh: &Shell, nr_checkpoint: Option<u32>) -> Result<Vec<(String, Path
     Ok(list)
 }
 
-
 fn target_dir() -> PathBuf {
     cache::root().join("guest-target")
 }
@@ -117,7 +116,7 @@ pub fn test(sh: &Shell) -> Result<i32> {
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
             .filter_map(|v| v["message"]["rendered"].as_str().map(String::from))
             .collect();
-        bail!("building cr's tests failed:\n{msgs}{}", proc_tail(&o.stderr));
+        bail!("building cr's tests failed:\n{msgs}{}", stderr_tail(&o.stderr));
     }
     let exes = test_executables(&String::from_utf8_lossy(&o.stdout));
     if exes.is_empty() {
@@ -137,6 +136,13 @@ pub fn test(sh: &Shell) -> Result<i32> {
     Ok(code)
 }
 
+/// The last lines of cargo's stderr (its summary).
+fn stderr_tail(stderr: &[u8]) -> String {
+    let t = String::from_utf8_lossy(stderr);
+    let l: Vec<&str> = t.lines().collect();
+    l[l.len().saturating_sub(5)..].join("\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,9 +156,3 @@ mod tests {
     }
 }
 
-/// The last lines of cargo's stderr (its summary).
-fn proc_tail(stderr: &[u8]) -> String {
-    let t = String::from_utf8_lossy(stderr);
-    let l: Vec<&str> = t.lines().collect();
-    l[l.len().saturating_sub(5)..].join("\n")
-}
