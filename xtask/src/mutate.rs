@@ -1,11 +1,11 @@
 //! Mutations of real kckpt images for `fuzz-images` and test-vm's short
-//! fuzz run, kept as byte patches on their seed (the KFZ1 file the guest gets).
+//! fuzz run: field mutations through `Image::field_offsets`, truncation,
+//! overlapping / out-of-range / huge segments (with the matching kckpt_vma
+//! patched too, so the loader gets past the cheap checks), bad eflags,
+//! selectors and FPU bytes, bad notes. A mutant is kept as byte patches on
+//! its seed, which is what the guest receives (the KFZ1 file, see
+//! tests/guest/fuzz_images.c): 10000 mutants of a 1 MiB image stay small.
 
-// Field mutations through `Image::field_offsets`, truncation, overlapping /
-// out-of-range / huge segments (with the matching kckpt_vma patched too, so
-// the loader gets past the cheap checks), bad eflags, selectors and FPU
-// bytes, bad notes. The guest receives the patches (see
-// tests/guest/fuzz_images.c): 10000 mutants of a 1 MiB image stay small.
 use std::collections::HashMap;
 
 use anyhow::{Context, Result};
