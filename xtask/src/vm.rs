@@ -147,7 +147,12 @@ pub fn run(boot: &Boot, hang: Duration, timeout: Duration, echo: bool, log: &Pat
 /// Command, not xshell's: xshell gives every command an empty stdin.)
 pub fn interactive(boot: &Boot) -> Result<i32> {
     let st = Command::new("qemu-system-i386").args(boot.args()).status().context("running qemu-system-i386")?;
-    Ok(st.code().unwrap_or(1))
+    // `exit` or `poweroff` in the guest: QEMU says 1 for the guest's 0.
+    Ok(match st.code() {
+        Some(c) if c == debug_exit_status(0) => 0,
+        Some(c) => c,
+        None => 1,
+    })
 }
 
 /// `qemu-system-i386 --version`, first line.
