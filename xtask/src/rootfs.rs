@@ -67,7 +67,7 @@ pub fn busybox(sh: &Shell) -> Result<PathBuf> {
     }
     fs::create_dir_all(&dir)?;
     let _d = sh.push_dir(&dir);
-    let dl = || cmd!(sh, "apt-get download {BUSYBOX_PKG}").quiet().ignore_stderr().run();
+    let dl = || cmd!(sh, "apt-get download {BUSYBOX_PKG}").quiet().ignore_stdout().ignore_stderr().run();
     if dl().is_err() {
         // i386 package indexes appear only once the architecture is added.
         cmd!(sh, "dpkg --add-architecture i386").quiet().run().context("dpkg --add-architecture i386 (run as root)")?;
