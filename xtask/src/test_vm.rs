@@ -158,10 +158,10 @@ pub fn report(rep: &ktap::Report, v: &Verdict, problems: &[String], secs: f64) -
     println!("KTAP version 1");
     println!("1..{}", rep.tests.len());
     for t in &rep.tests {
-        if !t.ok {
-            for d in &t.diagnostics {
-                println!("# {d}");
-            }
+        // A failed test shows all it printed; a passed one its "summary:"
+        // lines (the fuzz run's figures).
+        for d in t.diagnostics.iter().filter(|d| !t.ok || d.starts_with("summary:")) {
+            println!("# {d}");
         }
         let dir = t.directive.as_deref().map(|d| format!(" # {d}")).unwrap_or_default();
         println!("{} {} {}{dir}", if t.ok { "ok" } else { "not ok" }, t.number, t.name);
