@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
+use crate::flavor::Flavor;
 use crate::{cache, config, patch, pin};
 
 #[derive(clap::Args, Default, Clone)]
@@ -20,6 +21,9 @@ pub struct Args {
     /// 327 ("free": the first unused one), leaving signalfd4 at 327.
     #[arg(long)]
     pub syscall_nr: Option<String>,
+    /// Kernel flavor: normal, or debug (lockdep, UBSAN… see kernel-config/flavor/).
+    #[arg(long, value_enum, default_value_t)]
+    pub flavor: Flavor,
 }
 
 /// What a build produced.
@@ -56,9 +60,15 @@ pub fn plan(sh: &Shell) -> Result<Plan> {
 }
 
 pub fn plan_with(sh: &Shell, syscall_nr: Option<&str>) -> Result<Plan> {
+    plan_flavor(sh, syscall_nr, Flavor::Normal)
+}
+
+/// The plan of a flavor: its fragments give it its own config key and
+/// build directory (the normal flavor's keys are those of plan_with).
+pub fn plan_flavor(sh: &Shell, syscall_nr: Option<&str>, flavor: Flavor) -> Result<Plan> {
     let pin = pin::Pin::load()?;
     let patches = patch::series(&patch::patches_dir())?;
-    let fragments = config::fragments()?;
+    let fragments = flavor.fragments()?;
     let toolchain = toolchain_id(sh);
     let mut k = cache::Key::new("tree");
     k.part("pin", toml::to_string(&pin)?.as_bytes());
@@ -181,7 +191,10 @@ fn make_logged(tree: &Path, args: &[String], log: &Path) -> Result<()> {
 
 pub fn run(args: &Args) -> Result<Kernel> {
     let sh = Shell::new()?;
-    let plan = plan_with(&sh, args.syscall_nr.as_deref())?;
+    let plan = plan_flavor(&sh, args.syscall_nr.as_deref(), args.flavor)?;
+    if args.flavor != Flavor::Normal {
+        eprintln!("[flavor] {}: + {}", args.flavor.name(), args.flavor.fragment().map(|f| f.display().to_string()).unwrap_or_default());
+    }
     let out = build_dir(&plan)?;
     let bz = out.join("arch/x86/boot/bzImage");
     let tree = patch::tree_dir(&plan.pin);
@@ -239,4 +252,23 @@ pub fn run(args: &Args) -> Result<Kernel> {
     std::fs::write(stamp(&out, "built"), &plan.key)?;
     println!("kernel built ({}): {}\n  source tree: {}", plan.key, bz.display(), tree.display());
     Ok(Kernel { bzimage: bz, build_dir: out, tree, key: plan.key, version: version.trim().into() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_flavor_has_its_own_keys_and_build_dir() {
+        let sh = Shell::new().unwrap();
+        let normal = plan_with(&sh, None).unwrap();
+        let same = plan_flavor(&sh, None, Flavor::Normal).unwrap();
+        let debug = plan_flavor(&sh, None, Flavor::Debug).unwrap();
+        assert_eq!(normal.key, same.key);
+        assert_eq!(normal.tree_key, debug.tree_key, "one patched tree for both");
+        assert_ne!(normal.config_key, debug.config_key);
+        assert_ne!(normal.key, debug.key);
+        assert_ne!(build_dir(&normal).unwrap(), build_dir(&debug).unwrap());
+        assert_eq!(build_dir(&normal).unwrap(), build_dir(&same).unwrap());
+    }
 }

@@ -24,6 +24,7 @@ use anyhow::{bail, Context, Result};
 use kckpt_image::Image;
 use xshell::{cmd, Shell};
 
+use crate::flavor::Flavor;
 use crate::mutate::{self, Seed};
 use crate::verdict::Verdict;
 use crate::{build, cache, rootfs, verdict, vm};
@@ -50,6 +51,9 @@ pub struct Args {
     /// Accelerator; default: KVM when a probe boot proves it works, else TCG.
     #[arg(long, value_enum)]
     pub accel: Option<vm::Accel>,
+    /// Kernel flavor: debug adds lockdep, UBSAN… and panic_on_warn=1.
+    #[arg(long, value_enum, default_value_t)]
+    pub flavor: Flavor,
     /// Echo the console.
     #[arg(long, short)]
     pub verbose: bool,
@@ -158,7 +162,7 @@ fn decode_seed(sh: &Shell, console: &str, file: &str, dir: &Path) -> Result<Vec<
 }
 
 /// The real seed images for this kernel, from a first boot (cached).
-fn seeds(sh: &Shell, k: &build::Kernel, nr: Option<u32>, accel: vm::Accel, refresh: bool) -> Result<Vec<Seed>> {
+fn seeds(sh: &Shell, k: &build::Kernel, nr: Option<u32>, accel: vm::Accel, flavor: Flavor, refresh: bool) -> Result<Vec<Seed>> {
     let root = crate::repo_root();
     let mut key = cache::Key::new("fuzz-seeds");
     key.part("kernel", cache::sha256_file(&k.bzimage)?.as_bytes());
@@ -180,7 +184,7 @@ fn seeds(sh: &Shell, k: &build::Kernel, nr: Option<u32>, accel: vm::Accel, refre
         extra_cpio(sh, &gen, &[("/bin/tiny", &tiny)], &tmp.join("extra.cpio"))?;
         let initrd = tmp.join("initramfs.cpio");
         concat(&base, &tmp.join("extra.cpio"), &initrd)?;
-        let boot = vm::Boot { kernel: k.bzimage.clone(), initrd, accel, append: vec![], mem_mib: 512, interactive: false };
+        let boot = vm::Boot { kernel: k.bzimage.clone(), initrd, accel, append: flavor.cmdline(), mem_mib: 512, interactive: false };
         eprintln!("[fuzz] seed boot: making the seed images in the guest");
         let r = vm::run(&boot, Duration::from_secs(60), Duration::from_secs(300), false, &tmp.join("console.log"))?;
         if r.verdict != Verdict::Completed || !r.console.contains("ok 1 fuzzseed") {
@@ -342,7 +346,7 @@ const CODES: [(char, &str); 7] = [
 pub fn run(a: &Args) -> Result<i32> {
     crate::deps::ensure()?;
     let sh = Shell::new()?;
-    let k = build::run(&build::Args::default())?;
+    let k = build::run(&build::Args { flavor: a.flavor, ..Default::default() })?;
     let nr = rootfs::tree_checkpoint_nr(&k.tree)?;
     let gen = k.build_dir.join("usr/gen_init_cpio");
     let tests: Vec<_> = rootfs::discover(&crate::repo_root().join("tests/guest"))?.into_iter().filter(|t| t.name == "fuzz_images").collect();
@@ -352,7 +356,7 @@ pub fn run(a: &Args) -> Result<i32> {
         None if vm::probe_kvm(&k.bzimage, &base)? => vm::Accel::Kvm,
         None => vm::Accel::Tcg,
     };
-    let seeds = seeds(&sh, &k, nr, accel, a.refresh_seeds)?;
+    let seeds = seeds(&sh, &k, nr, accel, a.flavor, a.refresh_seeds)?;
     for s in &seeds {
         eprintln!("[fuzz] seed {:8} {:>8} bytes", s.name, s.bytes.len());
     }
@@ -379,7 +383,7 @@ pub fn run(a: &Args) -> Result<i32> {
         kernel: k.bzimage.clone(),
         initrd,
         accel,
-        append: vec![format!("kckpt.timeout={guest_secs}")],
+        append: [a.flavor.cmdline(), vec![format!("kckpt.timeout={guest_secs}")]].concat(),
         mem_mib: 512,
         interactive: false,
     };

@@ -9,6 +9,7 @@ mod cache;
 mod config;
 mod deps;
 mod export;
+mod flavor;
 mod fuzz_host;
 mod fuzz_images;
 mod inspect;

@@ -8,6 +8,7 @@ use anyhow::Result;
 use serde::Serialize;
 use xshell::Shell;
 
+use crate::flavor::Flavor;
 use crate::verdict::{self, Verdict};
 use crate::{build, cache, ktap, rootfs, vm};
 
@@ -46,6 +47,9 @@ pub struct Args {
     /// Checkpoint at another syscall number (see build-kernel --syscall-nr).
     #[arg(long)]
     pub syscall_nr: Option<String>,
+    /// Kernel flavor: debug adds lockdep, UBSAN… and panic_on_warn=1.
+    #[arg(long, value_enum, default_value_t)]
+    pub flavor: Flavor,
     /// Echo the whole console while it runs.
     #[arg(long, short)]
     pub verbose: bool,
@@ -69,7 +73,7 @@ pub struct Evidence {
 pub fn run(a: &Args) -> Result<i32> {
     crate::deps::ensure()?;
     let sh = Shell::new()?;
-    let k = build::run(&build::Args { syscall_nr: a.syscall_nr.clone(), ..Default::default() })?;
+    let k = build::run(&build::Args { syscall_nr: a.syscall_nr.clone(), flavor: a.flavor, ..Default::default() })?;
     let nr = rootfs::tree_checkpoint_nr(&k.tree)?;
     let features = rootfs::Features::of_tree(&k.tree)?;
     let (bzimage, build_dir, key, version) = match &a.kernel {
@@ -93,7 +97,8 @@ pub fn run(a: &Args) -> Result<i32> {
             vm::Accel::Tcg
         }
     };
-    let mut append = vec![format!("kckpt.timeout={}", a.test_timeout)];
+    let mut append = a.flavor.cmdline();
+    append.push(format!("kckpt.timeout={}", a.test_timeout));
     if let Some(f) = &a.filter {
         append.push(format!("kckpt.filter={f}"));
     }
@@ -106,7 +111,7 @@ pub fn run(a: &Args) -> Result<i32> {
     let work = cache::root().join("runs").join(format!("{}-{}", chrono_stamp(), std::process::id()));
     std::fs::create_dir_all(&work)?;
     let log = work.join("console.log");
-    eprintln!("[vm] accel {}, console log {}", accel.name(), log.display());
+    eprintln!("[vm] accel {}, {} kernel, console log {}", accel.name(), a.flavor.name(), log.display());
     let r = vm::run(&boot, Duration::from_secs(a.hang), Duration::from_secs(a.timeout), a.verbose, &log)?;
     let rep = ktap::parse(&r.console);
     let problems = verdict::kernel_problems(&r.console);
