@@ -40,7 +40,8 @@
  * still running at the timeout), and as a plain file must not be.
  *
  * After each run a change of /proc/sys/kernel/tainted (an Oops or
- * WARNING) prints "fz-taint IDX VALUE t|u". Exit status 0 unless the
+ * WARNING) prints "fz-taint IDX VALUE t|u" ("fz-seeds-taint VALUE" if it
+ * changed while the unmutated seeds ran). Exit status 0 unless the
  * self-check fails, H, P, taint, blind reads, or a seed that does not
  * restart as expected in either mode.
  */
@@ -564,6 +565,12 @@ int main(int argc, char **argv)
 			if (c != 'X' || (WEXITSTATUS(st) != seeds[i].expect && seeds[i].expect != 0xffffffffu))
 				bad = 1;
 		}
+	}
+	/* a WARNING while the seeds ran is no mutant's doing */
+	if (tainted() != taint) {
+		taint = tainted();
+		printf("fz-seeds-taint %ld\n", taint);
+		bad = 1;
 	}
 
 	for (i = 0; i < nmut; i++) {

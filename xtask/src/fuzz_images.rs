@@ -54,6 +54,9 @@ pub struct Args {
     /// Kernel flavor: debug adds lockdep, UBSAN… and panic_on_warn=1.
     #[arg(long, value_enum, default_value_t)]
     pub flavor: Flavor,
+    /// More kernel command-line words, after the flavor's (see test-vm).
+    #[arg(long, num_args = 1..)]
+    pub append: Vec<String>,
     /// Echo the console.
     #[arg(long, short)]
     pub verbose: bool,
@@ -243,6 +246,8 @@ pub struct Outcome {
     pub probe_ok: bool,
     /// Untraced credential reads that failed (`fzu-blind`); None if not reported.
     pub blind: Option<u64>,
+    /// The kernel's taint after the unmutated seeds, if they changed it.
+    pub seeds_taint: Option<String>,
 }
 
 impl Outcome {
@@ -269,6 +274,10 @@ pub fn parse_console(console: &str, n: usize) -> Outcome {
                 } else {
                     o.probes.push(t.to_string());
                 }
+                continue;
+            }
+            "fz-seeds-taint" => {
+                o.seeds_taint = Some(w.collect::<Vec<_>>().join(" "));
                 continue;
             }
             "fzu-blind" => {
@@ -383,7 +392,7 @@ pub fn run(a: &Args) -> Result<i32> {
         kernel: k.bzimage.clone(),
         initrd,
         accel,
-        append: [a.flavor.cmdline(), vec![format!("kckpt.timeout={guest_secs}")]].concat(),
+        append: [a.flavor.cmdline(), a.append.clone(), vec![format!("kckpt.timeout={guest_secs}")]].concat(),
         mem_mib: 512,
         interactive: false,
     };
@@ -396,7 +405,7 @@ pub fn run(a: &Args) -> Result<i32> {
     // Rule breakers: hang and privilege by code, oops by taint (and, after
     // a panic, every mutant of the unfinished line is a suspect).
     let mut keep: BTreeMap<usize, Vec<String>> = BTreeMap::new();
-    let mut bad = !matches!(r.verdict, Verdict::Completed) || !o.probe_ok || o.blind != Some(0);
+    let mut bad = !matches!(r.verdict, Verdict::Completed) || !o.probe_ok || o.blind != Some(0) || o.seeds_taint.is_some();
     let mut counts: BTreeMap<(&str, char), usize> = BTreeMap::new();
     for mode in Mode::BOTH {
         let mo = o.mode(mode);
@@ -414,7 +423,9 @@ pub fn run(a: &Args) -> Result<i32> {
             keep.entry(i).or_default().push(format!("oops-{}", mode.name()));
         }
         let done = mo.codes.iter().filter(|c| c.is_some()).count();
-        if !matches!(r.verdict, Verdict::Completed) {
+        // A run that stopped before the seeds were through is no mutant's doing.
+        let seeds_done = o.traced.seeds_ok.len() == seeds.len() && o.untraced.seeds_ok.len() == seeds.len();
+        if !matches!(r.verdict, Verdict::Completed) && seeds_done {
             for i in done..(done + 64).min(muts.len()) {
                 let v = keep.entry(i).or_default();
                 if v.is_empty() {
@@ -487,6 +498,9 @@ pub fn run(a: &Args) -> Result<i32> {
     }
     let oops = |m: Mode| o.mode(m).taint_at.len();
     println!("  {:<44} {:>8} {:>8}", "kernel oops/WARNING (taint)", oops(Mode::Traced), oops(Mode::Untraced));
+    if let Some(t) = &o.seeds_taint {
+        println!("  kernel oops/WARNING while the unmutated seeds ran (taint {t})");
+    }
     println!("  kernel oops/WARNING lines on the console: {}", problems.len());
     bad |= !problems.is_empty();
     match o.blind {
@@ -541,7 +555,7 @@ mod tests {
     fn console_codes_map_to_mutants() {
         let c = "# fz-begin seeds 1 mutants 70\n# fz-probe fz-probe-exit 4755 untraced: P exit 42, want P\n# fz-probe ok\n\
                  # fz-seed 0 X exit 42 errno 0\n# fzu-seed 0 X exit 42 errno 0\n[ 1.0] binfmt_cr: x\n# fz 0 RRX\n# fzu 0 RRP\n\
-                 # fz-taint 65 1 t\n# fz-taint 66 513 u\n# fz 64 RRRRRP\n# fzu 64 RRRRRR\n# fz-errno 12:1\n# fz-end R 3\n# fzu-blind 0\n";
+                 # fz-taint 65 1 t\n# fz-taint 66 513 u\n# fz-seeds-taint 512\n# fz 64 RRRRRP\n# fzu 64 RRRRRR\n# fz-errno 12:1\n# fz-end R 3\n# fzu-blind 0\n";
         let o = parse_console(c, 70);
         assert_eq!(o.traced.codes[2], Some('X'));
         assert_eq!(o.untraced.codes[2], Some('P'));
@@ -555,6 +569,7 @@ mod tests {
         assert_eq!(o.traced.seeds_ok.len(), 1);
         assert_eq!(o.untraced.seeds_ok.len(), 1);
         assert!(o.probe_ok && o.probes.len() == 1 && o.blind == Some(0));
+        assert_eq!(o.seeds_taint.as_deref(), Some("512"));
     }
 
     #[test]

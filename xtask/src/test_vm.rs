@@ -50,6 +50,10 @@ pub struct Args {
     /// Kernel flavor: debug adds lockdep, UBSAN… and panic_on_warn=1.
     #[arg(long, value_enum, default_value_t)]
     pub flavor: Flavor,
+    /// More kernel command-line words, after the flavor's (the last of a
+    /// parameter wins: `--append panic_on_warn=0` sees past a first WARN).
+    #[arg(long, num_args = 1..)]
+    pub append: Vec<String>,
     /// Echo the whole console while it runs.
     #[arg(long, short)]
     pub verbose: bool,
@@ -98,6 +102,7 @@ pub fn run(a: &Args) -> Result<i32> {
         }
     };
     let mut append = a.flavor.cmdline();
+    append.extend(a.append.iter().cloned());
     append.push(format!("kckpt.timeout={}", a.test_timeout));
     if let Some(f) = &a.filter {
         append.push(format!("kckpt.filter={f}"));
