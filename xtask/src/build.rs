@@ -21,7 +21,7 @@ pub struct Args {
     /// 327 ("free": the first unused one), leaving signalfd4 at 327.
     #[arg(long)]
     pub syscall_nr: Option<SyscallNr>,
-    /// Kernel flavor (a config fragment and command line on top of the series).
+    /// Kernel flavor: normal, or debug (lockdep, UBSAN… see kernel-config/flavor/).
     #[arg(long, value_enum, default_value_t)]
     pub flavor: Flavor,
     /// Build this series instead of patches/ (export-patches --bisect: a prefix).
@@ -71,7 +71,7 @@ pub fn plan(sh: &Shell, args: &Args) -> Result<Plan> {
     let fragments = args.flavor.fragments()?;
     let toolchain = toolchain::toolchain_id(sh);
     if args.flavor != Flavor::Normal {
-        eprintln!("[flavor] {}: + {:?}", args.flavor.name(), args.flavor.fragment());
+        eprintln!("[flavor] {}: + {}", args.flavor.name(), args.flavor.fragment().map(|f| f.display().to_string()).unwrap_or_default());
     }
     plan_of(&pin, &patches, &fragments, &toolchain, args.syscall_nr)
 }
@@ -257,5 +257,19 @@ mod tests {
         assert_eq!(base.tree_key, refrag.tree_key);
         assert_ne!(base.config_key, refrag.config_key);
         std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn debug_flavor_has_its_own_keys_and_build_dir() {
+        let sh = Shell::new().unwrap();
+        let plan_of_flavor = |flavor| plan(&sh, &Args { flavor, ..Default::default() }).unwrap();
+        let (normal, debug) = (plan_of_flavor(Flavor::Normal), plan_of_flavor(Flavor::Debug));
+        let same = plan(&sh, &Args::default()).unwrap();
+        assert_eq!(normal.key, same.key);
+        assert_eq!(normal.tree_key, debug.tree_key, "one patched tree for both");
+        assert_ne!(normal.config_key, debug.config_key);
+        assert_ne!(normal.key, debug.key);
+        assert_ne!(build_dir(&normal).unwrap(), build_dir(&debug).unwrap());
+        assert_eq!(build_dir(&normal).unwrap(), build_dir(&same).unwrap());
     }
 }

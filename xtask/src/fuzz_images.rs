@@ -1,15 +1,19 @@
 //! `cargo xtask fuzz-images --count N [--seed S]`: mutate real kckpt images
-//! on the host, execute every mutant in the guest as nobody, sort the
-//! outcomes and keep the rule breakers under tests/fuzz-repro/.
+//! on the host, execute every mutant in the guest as nobody twice, under
+//! ptrace and untraced, sort the outcomes of each mode and keep the rule
+//! breakers under tests/fuzz-repro/.
 
-// Outcomes: rejected cleanly (ENOEXEC), other errno, ran, user crash, user
-// loop (timeout), and the rule breakers — kernel oops/WARNING, hang,
-// privilege gained.
+// Outcomes, per mode: rejected cleanly (ENOEXEC), other errno, ran, user
+// crash, user loop (timeout), and the rule breakers — kernel oops/WARNING,
+// hang, privilege gained. A traced exec never gains privilege, so only the
+// untraced run can see a privilege bug. The guest first proves its
+// privilege detector on a setuid-root and a setgid-root copy of itself
+// (`fz-probe` lines); the run fails if it does not.
 //
 // Seeds are real: a first boot runs the seed program, the counter and
 // tests/fuzz-seeds/tiny.c in /tmp and prints their images (gzip, base64)
 // between markers on the console; they are cached per kernel. Mutants go
-// to the guest as patches (mutate.rs, KFZ1) in a second cpio archive that
+// to the guest as patches (mutate.rs, KFZ2) in a second cpio archive that
 // is concatenated to the normal initramfs (the kernel unpacks both).
 // test-vm uses the same machinery for a short deterministic run over the
 // checked-in tests/fuzz-seeds/tiny.kckpt (`test_vm_initrd`).
@@ -175,9 +179,26 @@ fn seeds(g: &Guest, refresh: bool) -> Result<Vec<Seed>> {
     SEEDS.iter().map(|(file, name, exp)| Seed::new(name, fs::read(dir.join(file))?, *exp)).collect()
 }
 
-/// What the guest reported, per mutant and overall.
+/// The two ways each mutant is executed (guest lines "fz…" and "fzu…").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Traced,
+    Untraced,
+}
+
+impl Mode {
+    pub const BOTH: [Mode; 2] = [Mode::Traced, Mode::Untraced];
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Traced => "traced",
+            Mode::Untraced => "untraced",
+        }
+    }
+}
+
+/// What the guest reported in one mode, per mutant and overall.
 #[derive(Debug, Default)]
-pub struct Outcome {
+pub struct ModeOutcome {
     pub codes: Vec<Option<char>>,
     pub seeds_ok: Vec<String>,
     pub taint_at: Vec<usize>,
@@ -186,29 +207,81 @@ pub struct Outcome {
     pub ended: bool,
 }
 
+/// What the guest reported: both modes and the detector's self-check.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub traced: ModeOutcome,
+    pub untraced: ModeOutcome,
+    /// `fz-probe` lines of the self-check, and whether it passed.
+    pub probes: Vec<String>,
+    pub probe_ok: bool,
+    /// Untraced credential reads that failed (`fzu-blind`); None if not reported.
+    pub blind: Option<u64>,
+    /// The kernel's taint after the unmutated seeds, if they changed it.
+    pub seeds_taint: Option<String>,
+}
+
+impl Outcome {
+    pub fn mode(&self, m: Mode) -> &ModeOutcome {
+        match m {
+            Mode::Traced => &self.traced,
+            Mode::Untraced => &self.untraced,
+        }
+    }
+}
+
 pub fn parse_console(console: &str, n: usize) -> Outcome {
-    let mut o = Outcome { codes: vec![None; n], ..Default::default() };
+    let mut o = Outcome::default();
+    o.traced.codes = vec![None; n];
+    o.untraced.codes = vec![None; n];
     for l in console.lines() {
         let t = l.trim_end().strip_prefix("# ").unwrap_or(l.trim_end());
         let mut w = t.split_whitespace();
-        match w.next() {
-            Some("fz") => {
+        let Some(first) = w.next() else { continue };
+        match first {
+            "fz-probe" => {
+                if t == "fz-probe ok" {
+                    o.probe_ok = true;
+                } else {
+                    o.probes.push(t.to_string());
+                }
+                continue;
+            }
+            "fz-seeds-taint" => {
+                o.seeds_taint = Some(w.collect::<Vec<_>>().join(" "));
+                continue;
+            }
+            "fzu-blind" => {
+                o.blind = w.next().and_then(|s| s.parse().ok());
+                continue;
+            }
+            "fz-taint" => {
+                let i = w.next().and_then(|s| s.parse::<usize>().ok());
+                let mode = if w.nth(1) == Some("u") { &mut o.untraced } else { &mut o.traced };
+                mode.taint_at.extend(i);
+                continue;
+            }
+            _ => {}
+        }
+        let (tag, what) = first.split_once('-').unwrap_or((first, ""));
+        let m = match tag {
+            "fz" => &mut o.traced,
+            "fzu" => &mut o.untraced,
+            _ => continue,
+        };
+        match what {
+            "" => {
                 let (Some(start), Some(codes)) = (w.next().and_then(|s| s.parse::<usize>().ok()), w.next()) else { continue };
                 for (i, c) in codes.chars().enumerate() {
-                    if let Some(slot) = o.codes.get_mut(start + i) {
+                    if let Some(slot) = m.codes.get_mut(start + i) {
                         *slot = Some(c);
                     }
                 }
             }
-            Some("fz-seed") => o.seeds_ok.push(t.to_string()),
-            Some("fz-taint") => {
-                if let Some(i) = w.next().and_then(|s| s.parse().ok()) {
-                    o.taint_at.push(i);
-                }
-            }
-            Some("fz-errno") => o.errnos = w.collect::<Vec<_>>().join(" "),
-            Some("fz-signal") => o.signals = w.collect::<Vec<_>>().join(" "),
-            Some("fz-end") => o.ended = true,
+            "seed" => m.seeds_ok.push(t.to_string()),
+            "errno" => m.errnos = w.collect::<Vec<_>>().join(" "),
+            "signal" => m.signals = w.collect::<Vec<_>>().join(" "),
+            "end" => m.ended = true,
             _ => {}
         }
     }
@@ -269,52 +342,66 @@ pub fn run(sh: &Shell, a: &Args) -> Result<i32> {
     let kfz_path = work.join("mutants.kfz");
     fs::write(&kfz_path, &kfz)?;
     let initrd = with_files(&g, &base, &[("/fuzz/mutants.kfz", &kfz_path)], &work)?;
-    // The runner is one test: give it the whole run.
-    let guest_secs = 120 + (a.count as u64 * (a.image_timeout_ms as u64 + 200)) / 1000;
+    // The runner is one test: give it the whole run (each mutant twice).
+    let guest_secs = 120 + (a.count as u64 * 2 * (a.image_timeout_ms as u64 + 200)) / 1000;
     let boot = g.boot(initrd)?.append(format!("kckpt.timeout={guest_secs}"));
     let log = work.join("console.log");
-    eprintln!("[fuzz] accel {}, console log {}", accel.name(), log.display());
+    eprintln!("[fuzz] accel {}, {} kernel, console log {}", accel.name(), g.kernel.flavor.name(), log.display());
     let r = vm::run(&boot, Duration::from_secs(90), Duration::from_secs(guest_secs + 120), a.verbose, &log)?;
     let o = parse_console(&r.console, muts.len());
     let problems = verdict::kernel_problems(&r.console);
-
-    let mut counts: BTreeMap<char, usize> = BTreeMap::new();
-    for c in o.codes.iter().flatten() {
-        *counts.entry(*c).or_default() += 1;
-    }
-    let done = o.codes.iter().filter(|c| c.is_some()).count();
+    let panicked = matches!(r.verdict, Verdict::Panic(_));
     // Rule breakers: hang and privilege by code, oops by taint (and, after
     // a panic, every mutant of the unfinished line is a suspect).
-    let mut keep: BTreeMap<usize, String> = BTreeMap::new();
-    for (i, c) in o.codes.iter().enumerate() {
-        match c {
-            Some('H') => keep.insert(i, "hang".into()),
-            Some('P') => keep.insert(i, "privilege".into()),
-            _ => None,
-        };
-    }
-    for &i in &o.taint_at {
-        keep.insert(i, "oops".into());
-    }
-    let panicked = matches!(r.verdict, Verdict::Panic(_));
-    if !matches!(r.verdict, Verdict::Completed) {
-        for i in done..(done + 64).min(muts.len()) {
-            keep.entry(i).or_insert_with(|| if panicked { "panic-suspect".into() } else { "stall-suspect".into() });
+    let mut keep: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    let mut bad = !matches!(r.verdict, Verdict::Completed) || !o.probe_ok || o.blind != Some(0) || o.seeds_taint.is_some();
+    let mut counts: BTreeMap<(&str, char), usize> = BTreeMap::new();
+    for mode in Mode::BOTH {
+        let mo = o.mode(mode);
+        for c in mo.codes.iter().flatten() {
+            *counts.entry((mode.name(), *c)).or_default() += 1;
         }
+        for (i, c) in mo.codes.iter().enumerate() {
+            match c {
+                Some('H') => keep.entry(i).or_default().push(format!("hang-{}", mode.name())),
+                Some('P') => keep.entry(i).or_default().push(format!("privilege-{}", mode.name())),
+                _ => {}
+            }
+        }
+        for &i in &mo.taint_at {
+            keep.entry(i).or_default().push(format!("oops-{}", mode.name()));
+        }
+        let done = mo.codes.iter().filter(|c| c.is_some()).count();
+        // A run that stopped before the seeds were through is no mutant's doing.
+        let seeds_done = o.traced.seeds_ok.len() == seeds.len() && o.untraced.seeds_ok.len() == seeds.len();
+        if !matches!(r.verdict, Verdict::Completed) && seeds_done {
+            for i in done..(done + 64).min(muts.len()) {
+                let v = keep.entry(i).or_default();
+                if v.is_empty() {
+                    v.push(if panicked { "panic-suspect".into() } else { "stall-suspect".into() });
+                }
+            }
+        }
+        bad |= !mo.ended || !mo.taint_at.is_empty();
+        bad |= counts.contains_key(&(mode.name(), 'H')) || counts.contains_key(&(mode.name(), 'P'));
     }
     let repro = crate::repo_root().join("tests/fuzz-repro");
     for (i, why) in &keep {
         fs::create_dir_all(&repro)?;
         let m = &muts[*i];
+        let why = why.join("+");
         let stem = format!("s{}-m{}-{}-{}", a.seed, i, seeds[m.seed].name, why);
         fs::write(repro.join(format!("{stem}.kckpt")), m.apply(&seeds[m.seed].bytes))?;
-        fs::write(repro.join(format!("{stem}.txt")), format!("fuzz-images --seed {} mutant {i} of seed {}: {why}\n{}\n", a.seed, seeds[m.seed].name, m.what.join("\n")))?;
+        let mode = if m.mode == 0 { "file mode 0755 root:root".to_string() } else { format!("file mode {:04o} root:root (chmod it so)", m.mode) };
+        fs::write(repro.join(format!("{stem}.txt")), format!("fuzz-images --seed {} mutant {i} of seed {}: {why}\n{mode}\n{}\n", a.seed, seeds[m.seed].name, m.what.join("\n")))?;
     }
-    // The crate's validator against the kernel.
+    // The crate's validator against the kernel (a setuid/setgid file is a
+    // rule of its own: the crate sees bytes, not the file's mode).
     let (mut ran_invalid, mut refused_valid) = (Vec::new(), Vec::new());
     let mut groups: BTreeMap<(String, char), usize> = BTreeMap::new();
-    for (i, c) in o.codes.iter().enumerate() {
-        match (c, &oracle[i]) {
+    for (i, c) in o.traced.codes.iter().enumerate() {
+        let rule = if muts[i].setid() { Some("SetidImageFile".to_string()) } else { oracle[i].clone() };
+        match (c, &rule) {
             (Some(c @ ('X' | 'S' | 'T')), Some(rule)) => {
                 ran_invalid.push(i);
                 *groups.entry((rule.clone(), *c)).or_default() += 1;
@@ -326,34 +413,65 @@ pub fn run(sh: &Shell, a: &Args) -> Result<i32> {
             _ => {}
         }
     }
+    // The same image traced and untraced should meet the same loader.
+    let differ: Vec<usize> = (0..muts.len())
+        .filter(|&i| match (o.traced.codes[i], o.untraced.codes[i]) {
+            (Some(t), Some(u)) => (t == 'R' || u == 'R' || t == 'E' || u == 'E') && t != u,
+            _ => false,
+        })
+        .collect();
     let oracle_dir = work.join("oracle");
-    for &i in ran_invalid.iter().take(20).chain(refused_valid.iter().take(20)) {
+    for &i in ran_invalid.iter().take(20).chain(refused_valid.iter().take(20)).chain(differ.iter().take(20)) {
         fs::create_dir_all(&oracle_dir)?;
         let m = &muts[i];
         fs::write(oracle_dir.join(format!("m{i}.kckpt")), m.apply(&seeds[m.seed].bytes))?;
-        fs::write(oracle_dir.join(format!("m{i}.txt")), m.what.join("\n") + "\n")?;
+        fs::write(oracle_dir.join(format!("m{i}.txt")), format!("file mode {:04o}\n{}\n", if m.mode == 0 { 0o755 } else { m.mode }, m.what.join("\n")))?;
     }
 
-    let oopses = o.taint_at.len().max(if problems.is_empty() { 0 } else { 1 });
-    println!("fuzz-images: {} mutants (seed {}), {} executed, {:.0} s wall", muts.len(), a.seed, done, r.secs);
-    for l in &o.seeds_ok {
+    let setid = muts.iter().filter(|m| m.setid()).count();
+    let executed = o.untraced.codes.iter().filter(|c| c.is_some()).count();
+    println!("fuzz-images: {} mutants (seed {}, {} setuid/setgid-root files), {} executed in both modes, {:.0} s wall", muts.len(), a.seed, setid, executed, r.secs);
+    for l in &o.probes {
         println!("  {l}");
     }
+    println!("  privilege detector self-check: {}", if o.probe_ok { "ok" } else { "FAILED (or not run)" });
+    for mode in Mode::BOTH {
+        for l in &o.mode(mode).seeds_ok {
+            println!("  {l}");
+        }
+    }
+    println!("  {:<44} {:>8} {:>8}", "", "traced", "untraced");
+    let n = |m: Mode, c: char| counts.get(&(m.name(), c)).copied().unwrap_or(0);
     for (c, what) in CODES {
-        println!("  {:<44} {:>6}", what, counts.get(&c).copied().unwrap_or(0));
+        println!("  {:<44} {:>8} {:>8}", what, n(Mode::Traced, c), n(Mode::Untraced, c));
     }
-    println!("  {:<44} {:>6}", "kernel oops/WARNING (taint or console)", oopses);
-    if !o.errnos.is_empty() {
-        println!("  other errnos (errno:count): {}", o.errnos);
+    let oops = |m: Mode| o.mode(m).taint_at.len();
+    println!("  {:<44} {:>8} {:>8}", "kernel oops/WARNING (taint)", oops(Mode::Traced), oops(Mode::Untraced));
+    if let Some(t) = &o.seeds_taint {
+        println!("  kernel oops/WARNING while the unmutated seeds ran (taint {t})");
     }
-    println!("  crate validator: kernel ran {} mutants it rejects, refused {} it accepts{}", ran_invalid.len(), refused_valid.len(),
+    println!("  kernel oops/WARNING lines on the console: {}", problems.len());
+    bad |= !problems.is_empty();
+    match o.blind {
+        Some(0) => {}
+        Some(b) => println!("  untraced credential reads that failed: {b} (the privilege check was blind)"),
+        None => println!("  the guest did not report its untraced credential reads"),
+    }
+    for mode in Mode::BOTH {
+        let mo = o.mode(mode);
+        if !mo.errnos.is_empty() {
+            println!("  {} other errnos (errno:count): {}", mode.name(), mo.errnos);
+        }
+        if !mo.signals.is_empty() {
+            println!("  {} crash signals (signal:count): {}", mode.name(), mo.signals);
+        }
+    }
+    println!("  crate validator (traced run): kernel ran {} mutants it rejects, refused {} it accepts{}", ran_invalid.len(), refused_valid.len(),
         if ran_invalid.len() + refused_valid.len() > 0 { format!(" (examples in {})", oracle_dir.display()) } else { String::new() });
     for ((rule, c), n) in &groups {
         println!("    crate says {rule}, kernel gave {c}: {n}");
     }
-    if !o.signals.is_empty() {
-        println!("  crash signals (signal:count): {}", o.signals);
-    }
+    println!("  traced and untraced runs disagree on the exec's outcome: {}", differ.len());
     for p in &problems {
         println!("  console: {p}");
     }
@@ -363,9 +481,10 @@ pub fn run(sh: &Shell, a: &Args) -> Result<i32> {
     if !keep.is_empty() {
         println!("  {} reproducer(s) kept in tests/fuzz-repro/", keep.len());
     }
-    let bad = counts.get(&'H').is_some() || counts.get(&'P').is_some() || oopses > 0 || !matches!(r.verdict, Verdict::Completed) || !o.ended;
-    let seeds_bad = o.seeds_ok.len() != seeds.len()
-        || o.seeds_ok.iter().zip(&seeds).any(|(l, s)| !l.contains(&format!(" X exit {} ", s.expect)));
+    let seeds_bad = Mode::BOTH.iter().any(|&m| {
+        let so = &o.mode(m).seeds_ok;
+        so.len() != seeds.len() || so.iter().zip(&seeds).any(|(l, s)| !l.contains(&format!(" X exit {} ", s.expect)))
+    });
     if seeds_bad {
         println!("  a seed image did not restart as expected");
     }
@@ -383,12 +502,28 @@ mod tests {
 
     #[test]
     fn console_codes_map_to_mutants() {
-        let c = "# fz-begin seeds 1 mutants 70\n# fz-seed 0 X exit 42 errno 0\n[ 1.0] binfmt_cr: x\n# fz 0 RRX\n# fz-taint 65 1\n# fz 64 RRRRRP\n# fz-errno 12:1\n# fz-end R 3\n";
+        let c = "# fz-begin seeds 1 mutants 70\n# fz-probe fz-probe-exit 4755 untraced: P exit 42, want P\n# fz-probe ok\n\
+                 # fz-seed 0 X exit 42 errno 0\n# fzu-seed 0 X exit 42 errno 0\n[ 1.0] binfmt_cr: x\n# fz 0 RRX\n# fzu 0 RRP\n\
+                 # fz-taint 65 1 t\n# fz-taint 66 513 u\n# fz-seeds-taint 512\n# fz 64 RRRRRP\n# fzu 64 RRRRRR\n# fz-errno 12:1\n# fz-end R 3\n# fzu-blind 0\n";
         let o = parse_console(c, 70);
-        assert_eq!(o.codes[2], Some('X'));
-        assert_eq!(o.codes[3], None);
-        assert_eq!(o.codes[69], Some('P'));
-        assert_eq!(o.taint_at, vec![65]);
-        assert!(o.ended && o.errnos == "12:1");
+        assert_eq!(o.traced.codes[2], Some('X'));
+        assert_eq!(o.untraced.codes[2], Some('P'));
+        assert_eq!(o.traced.codes[3], None);
+        assert_eq!(o.traced.codes[69], Some('P'));
+        assert_eq!(o.untraced.codes[69], Some('R'));
+        assert_eq!(o.traced.taint_at, vec![65]);
+        assert_eq!(o.untraced.taint_at, vec![66]);
+        assert!(o.traced.ended && o.traced.errnos == "12:1");
+        assert!(!o.untraced.ended);
+        assert_eq!(o.traced.seeds_ok.len(), 1);
+        assert_eq!(o.untraced.seeds_ok.len(), 1);
+        assert!(o.probe_ok && o.probes.len() == 1 && o.blind == Some(0));
+        assert_eq!(o.seeds_taint.as_deref(), Some("512"));
+    }
+
+    #[test]
+    fn a_failed_self_check_is_seen() {
+        let o = parse_console("# fz-probe fz-probe-exit 4755 untraced: X exit 42, want P\n# FAIL: self-check: …\n", 1);
+        assert!(!o.probe_ok && o.probes.len() == 1 && o.blind.is_none());
     }
 }

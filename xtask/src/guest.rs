@@ -26,9 +26,13 @@ pub struct Opts {
     /// Checkpoint at another syscall number (see build-kernel --syscall-nr).
     #[arg(long)]
     pub syscall_nr: Option<SyscallNr>,
-    /// Kernel flavor (see build-kernel --flavor).
+    /// Kernel flavor: debug adds lockdep, UBSAN… and panic_on_warn=1 (see build-kernel --flavor).
     #[arg(long, value_enum, default_value_t)]
     pub flavor: Flavor,
+    /// More kernel command-line words for every boot, after the flavor's (the
+    /// last of a parameter wins: `--append panic_on_warn=0` sees past a first WARN).
+    #[arg(long, num_args = 1..)]
+    pub append: Vec<String>,
 }
 
 pub struct Guest<'a> {
@@ -40,6 +44,8 @@ pub struct Guest<'a> {
     pub gen_init_cpio: PathBuf,
     accel_wanted: Option<Accel>,
     accel: OnceCell<Accel>,
+    /// `--append`: words after the flavor's on every boot.
+    append: Vec<String>,
 }
 
 impl<'a> Guest<'a> {
@@ -57,7 +63,7 @@ impl<'a> Guest<'a> {
         let nr = syscalls::tree_checkpoint_nr(&kernel.tree)?;
         let features = Features::of_tree(&kernel.tree)?;
         let gen_init_cpio = kernel.gen_init_cpio();
-        Ok(Guest { sh, kernel, nr, features, gen_init_cpio, accel_wanted: opts.accel, accel: OnceCell::new() })
+        Ok(Guest { sh, kernel, nr, features, gen_init_cpio, accel_wanted: opts.accel, accel: OnceCell::new(), append: opts.append.clone() })
     }
 
     /// Boot another bzImage than the one built (test-vm --kernel): the tree,
@@ -98,11 +104,11 @@ impl<'a> Guest<'a> {
     }
 
     /// The boot plan of `initrd` on this kernel: the flavor's command line,
-    /// 512 MiB; callers add what their run needs.
+    /// then `--append`'s words, 512 MiB; callers add what their run needs.
     pub fn boot(&self, initrd: PathBuf) -> Result<Boot> {
         let accel = self.accel(&initrd)?;
         let mut b = Boot::new(self.kernel.bzimage.clone(), initrd, accel);
-        for w in self.kernel.flavor.cmdline() {
+        for w in self.kernel.flavor.cmdline().into_iter().chain(self.append.iter().cloned()) {
             b = b.append(w);
         }
         Ok(b)

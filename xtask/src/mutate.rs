@@ -2,9 +2,14 @@
 //! fuzz run: field mutations through `Image::field_offsets`, truncation,
 //! overlapping / out-of-range / huge segments (with the matching kckpt_vma
 //! patched too, so the loader gets past the cheap checks), bad eflags,
-//! selectors and FPU bytes, bad notes. A mutant is kept as byte patches on
-//! its seed, which is what the guest receives (the KFZ1 file, see
-//! tests/guest/fuzz_images.c): 10000 mutants of a 1 MiB image stay small.
+//! selectors and FPU bytes, bad notes, notes claiming other ids (root's
+//! uid/gid in `NT_PRPSINFO`, other pids in `NT_PRSTATUS`: the kckpt note
+//! of format v1 has no id fields), and setuid/setgid-root image files (a
+//! file mode the guest gives the image, also on unmutated seeds: a valid
+//! image the loader must still refuse). A mutant is kept as byte patches
+//! on its seed plus that mode, which is what the guest receives (the KFZ2
+//! file, see tests/guest/fuzz_images.c): 10000 mutants of a 1 MiB image
+//! stay small.
 
 use std::collections::HashMap;
 
@@ -73,16 +78,23 @@ impl Seed {
     }
 }
 
-/// One mutant: patches over `seed`'s bytes, then cut or zero-extended to `len`.
+/// One mutant: patches over `seed`'s bytes, then cut or zero-extended to
+/// `len`, written as a root:root file with permission bits `mode` (0: 0755).
 #[derive(Clone, Debug)]
 pub struct Mutant {
     pub seed: usize,
     pub len: u32,
     pub patches: Vec<(u32, Vec<u8>)>,
+    pub mode: u32,
     pub what: Vec<String>,
 }
 
 impl Mutant {
+    /// A setuid or setgid (root) image file: the loader must refuse it.
+    pub fn setid(&self) -> bool {
+        self.mode & 0o6000 != 0
+    }
+
     pub fn apply(&self, seed: &[u8]) -> Vec<u8> {
         let mut b = seed.to_vec();
         b.resize(self.len as usize, 0);
@@ -439,14 +451,39 @@ fn m_auxv(w: &mut Work, r: &mut Rng) {
     }
 }
 
-fn m_prpsinfo_ids(w: &mut Work, r: &mut Rng) {
+/// Notes that claim other ids than the executing process's: root's uid/gid
+/// in `NT_PRPSINFO` (u16 pr_uid, pr_gid at 8 on i386), pid 0/1 or other
+/// pids, pgrp and session in `NT_PRSTATUS`. The image must run with the
+/// executor's credentials whatever it claims.
+fn m_ids(w: &mut Work, r: &mut Rng) {
     if let Some((_, d, _)) = w.note("CORE", NT_PRPSINFO) {
-        w.put(d + 8, &[0, 0, 0, 0]);
-        w.say("prpsinfo pr_uid = pr_gid = 0".into());
+        let (uid, gid) = r.pick(&[(0u16, 0u16), (0, 65534), (65534, 0), (0xffff, 0xffff), (1, 1)]);
+        w.put(d + 8, &[uid.to_le_bytes(), gid.to_le_bytes()].concat());
+        w.say(format!("prpsinfo pr_uid = {uid}, pr_gid = {gid}"));
+        if r.chance(50) {
+            let pid = r.pick(&[0u32, 1, 2, 0xffff_ffff]);
+            for k in 0..4 {
+                w.put32(d + 12 + 4 * k, pid);
+            }
+            w.say(format!("prpsinfo pr_pid = pr_ppid = pr_pgrp = pr_sid = {pid:#x}"));
+        }
     }
     if r.chance(50) {
-        w.set("prstatus.pr_pid", 1);
+        if let Some((_, d, _)) = w.note("CORE", NT_PRSTATUS) {
+            let pid = r.pick(&[0u32, 1, 2, 0xffff_ffff]);
+            for k in 0..4 {
+                w.put32(d + PRSTATUS_PID_OFF + 4 * k, pid);
+            }
+            w.say(format!("prstatus pr_pid = pr_ppid = pr_pgrp = pr_sid = {pid:#x}"));
+        }
     }
+}
+
+/// The image file as setuid and/or setgid root.
+fn m_file_mode(w: &mut Work, r: &mut Rng) {
+    let mode = r.pick(&[0o4755u32, 0o2755, 0o6755, 0o4711]);
+    w.m.mode = mode;
+    w.say(format!("file mode {mode:04o} root:root"));
 }
 
 fn m_truncate(w: &mut Work, r: &mut Rng) {
@@ -483,7 +520,7 @@ fn mutate_once(w: &mut Work, r: &mut Rng) {
         60..=67 => m_notes(w, r),
         68..=79 => m_kckpt(w, r),
         80..=83 => m_auxv(w, r),
-        84..=85 => m_prpsinfo_ids(w, r),
+        84..=85 => m_ids(w, r),
         86..=92 => m_truncate(w, r),
         _ => m_bytes(w, r),
     }
@@ -496,7 +533,12 @@ pub fn generate(seeds: &[Seed], n: usize, seed: u64) -> Vec<Mutant> {
         .map(|_| {
             let si = r.below(seeds.len());
             let s = &seeds[si];
-            let mut w = Work { s, m: Mutant { seed: si, len: s.bytes.len() as u32, patches: vec![], what: vec![] } };
+            let mut w = Work { s, m: Mutant { seed: si, len: s.bytes.len() as u32, patches: vec![], mode: 0, what: vec![] } };
+            // 5%: the unmutated (valid) seed as a setuid/setgid-root file.
+            if r.chance(5) {
+                m_file_mode(&mut w, &mut r);
+                return w.m;
+            }
             let k = match r.below(100) {
                 0..=59 => 1,
                 60..=84 => 2,
@@ -507,6 +549,10 @@ pub fn generate(seeds: &[Seed], n: usize, seed: u64) -> Vec<Mutant> {
             }
             if w.m.what.is_empty() {
                 m_field(&mut w, &mut r);
+            }
+            // 5%: a setuid/setgid-root file on top of byte mutations.
+            if r.chance(5) {
+                m_file_mode(&mut w, &mut r);
             }
             w.m
         })
@@ -519,9 +565,9 @@ fn pad4(v: &mut Vec<u8>) {
     }
 }
 
-/// The KFZ1 file the guest runner reads (format in tests/guest/fuzz_images.c).
+/// The KFZ2 file the guest runner reads (format in tests/guest/fuzz_images.c).
 pub fn encode_kfz(seeds: &[Seed], muts: &[Mutant], timeout_ms: u32) -> Vec<u8> {
-    let mut v = b"KFZ1".to_vec();
+    let mut v = b"KFZ2".to_vec();
     for x in [seeds.len() as u32, muts.len() as u32, timeout_ms] {
         v.extend_from_slice(&x.to_le_bytes());
     }
@@ -532,7 +578,7 @@ pub fn encode_kfz(seeds: &[Seed], muts: &[Mutant], timeout_ms: u32) -> Vec<u8> {
         pad4(&mut v);
     }
     for m in muts {
-        for x in [m.seed as u32, m.len, m.patches.len() as u32] {
+        for x in [m.seed as u32, m.len, m.patches.len() as u32, m.mode] {
             v.extend_from_slice(&x.to_le_bytes());
         }
         for (off, p) in &m.patches {
@@ -560,9 +606,45 @@ mod tests {
         let a = generate(&s, 200, 1);
         let b = generate(&s, 200, 1);
         assert_eq!(encode_kfz(&s, &a, 500), encode_kfz(&s, &b, 500));
-        let changed = a.iter().filter(|m| m.apply(&s[0].bytes) != s[0].bytes).count();
+        let changed = a.iter().filter(|m| m.apply(&s[0].bytes) != s[0].bytes || m.setid()).count();
         assert!(changed > 180, "{changed} of 200 mutants differ from the seed");
         let rejected = a.iter().filter(|m| Image::parse(&m.apply(&s[0].bytes)).is_err()).count();
         assert!(rejected > 100, "only {rejected} of 200 mutants are invalid");
+    }
+
+    /// Read back the per-mutant words of a KFZ2 file as the guest does.
+    fn kfz_modes(v: &[u8]) -> Vec<u32> {
+        let at = |p: usize| u32::from_le_bytes(v[p..p + 4].try_into().unwrap());
+        assert_eq!(&v[..4], b"KFZ2");
+        let (nseeds, nmut) = (at(4), at(8));
+        let mut p = 16;
+        for _ in 0..nseeds {
+            p += 8 + (at(p) as usize).next_multiple_of(4);
+        }
+        (0..nmut)
+            .map(|_| {
+                let (np, mode) = (at(p + 8), at(p + 12));
+                p += 16;
+                for _ in 0..np {
+                    p += 8 + (at(p + 4) as usize).next_multiple_of(4);
+                }
+                mode
+            })
+            .collect()
+    }
+
+    #[test]
+    fn setid_files_and_id_claims_reach_the_guest() {
+        let s = [tiny()];
+        let a = generate(&s, 1000, 3);
+        let modes = kfz_modes(&encode_kfz(&s, &a, 500));
+        assert_eq!(modes, a.iter().map(|m| m.mode).collect::<Vec<_>>());
+        let setid: Vec<_> = a.iter().filter(|m| m.setid()).collect();
+        assert!(setid.len() > 50, "{} setid mutants of 1000", setid.len());
+        // some are the valid seed itself: only the file mode differs
+        let valid = setid.iter().filter(|m| m.patches.is_empty() && Image::parse(&m.apply(&s[0].bytes)).is_ok()).count();
+        assert!(valid > 20, "{valid} valid setid images");
+        assert!(a.iter().any(|m| m.what.iter().any(|w| w.starts_with("prpsinfo pr_uid = 0"))));
+        assert!(a.iter().any(|m| m.what.iter().any(|w| w.starts_with("prstatus pr_pid"))));
     }
 }

@@ -165,15 +165,16 @@ impl RunResult {
         s
     }
 
-    /// The human report: KTAP with failures' diagnostics, verdict lines, summary.
+    /// The human report: KTAP with failures' diagnostics and passed tests'
+    /// `summary:` lines, verdict lines, summary.
     pub fn text(&self) -> String {
         let rep = &self.report;
         let mut o = format!("KTAP version 1\n1..{}\n", rep.tests.len());
         for t in &rep.tests {
-            if !t.ok {
-                for d in &t.diagnostics {
-                    o.push_str(&format!("# {d}\n"));
-                }
+            // A failed test shows all it printed; a passed one its "summary:"
+            // lines (the fuzz run's figures).
+            for d in t.diagnostics.iter().filter(|d| !t.ok || d.starts_with("summary:")) {
+                o.push_str(&format!("# {d}\n"));
             }
             let dir = t.directive.as_deref().map(|d| format!(" # {d}")).unwrap_or_default();
             o.push_str(&format!("{} {} {}{dir}\n", if t.ok { "ok" } else { "not ok" }, t.number, t.name));
@@ -295,7 +296,7 @@ pub fn execute(g: &Guest, a: &Args, tests: &[rootfs::GuestTest]) -> Result<RunRe
     }
     let work = g.work_dir("test-vm")?;
     let log = work.join("console.log");
-    eprintln!("[vm] accel {}, console log {}", boot.accel.name(), log.display());
+    eprintln!("[vm] accel {}, {} kernel, console log {}", boot.accel.name(), g.kernel.flavor.name(), log.display());
     let r = vm::run(&boot, Duration::from_secs(a.hang), Duration::from_secs(a.timeout), a.verbose, &log)?;
     let mut res = RunResult::of(r.console, r.verdict, r.secs);
     res.accel = boot.accel.name().into();
