@@ -354,6 +354,7 @@ pub fn run(sh: &Shell, a: &Args) -> Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::flavor::Flavor;
 
     fn judge(fixture: &str, v: Verdict) -> RunResult {
         let p = crate::repo_root().join("tests/fixtures").join(fixture);
@@ -401,6 +402,15 @@ mod tests {
     }
 
     #[test]
+    fn a_passed_test_shows_its_summary_lines_only() {
+        let log = "KTAP version 1\n1..2\n# fz-begin\n# summary: traced 150 rejected\nok 1 fuzz_images\n# why\nnot ok 2 b\n";
+        let t = RunResult::of(log.into(), Verdict::Completed, 1.0).text();
+        assert!(t.contains("# summary: traced 150 rejected\nok 1 fuzz_images\n"), "{t}");
+        assert!(!t.contains("fz-begin"), "{t}");
+        assert!(t.contains("# why\nnot ok 2 b\n"), "{t}");
+    }
+
+    #[test]
     fn only_a_full_run_is_evidence_for_export() {
         let full = Selection::default();
         assert_eq!(full.evidence_name("k"), "k.json");
@@ -426,7 +436,9 @@ mod tests {
         }
         let (c, d) = (Cli::parse_from(["test-vm"]).a, Args::default());
         assert_eq!((c.timeout, c.test_timeout, c.hang), (d.timeout, d.test_timeout, d.hang));
-        assert_eq!((c.filter, c.run, c.guest.flavor), (d.filter, d.run, d.guest.flavor));
+        assert_eq!((c.filter, c.run, c.guest.flavor, &c.guest.append), (d.filter, d.run, d.guest.flavor, &d.guest.append));
+        let c = Cli::parse_from(["test-vm", "--flavor", "debug", "--append", "panic_on_warn=0", "a=b", "--filter", "x"]).a;
+        assert_eq!((c.guest.flavor, c.guest.append, c.filter.as_deref()), (Flavor::Debug, vec!["panic_on_warn=0".into(), "a=b".into()], Some("x")));
     }
 
     #[test]
