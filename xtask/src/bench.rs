@@ -1,15 +1,30 @@
-//! Benchmarks. `harness`: warm test-vm wall time against a bare QEMU boot of
-//! the same kernel and initramfs, and the no-op build-kernel time.
+//! Benchmarks: `harness` times a warm test-vm against a bare QEMU boot of
+//! the same kernel and initramfs, and the no-op build-kernel; `cr` is
+//! bench_cr.rs. Everything runs in this process, on one guest context.
 
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
+use xshell::Shell;
+
+use crate::guest::{self, Guest};
+use crate::vm::Accel;
+use crate::{build, test_vm};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Bench {
+    /// Warm test-vm against a bare QEMU boot, and the no-op build-kernel.
+    Harness,
+    /// Checkpoint/restart figures from the guest (bench_cr.rs).
+    Cr,
+}
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// What to measure: `harness` or `cr`.
-    pub what: String,
-    /// Machine-readable output (`cr`).
+    /// What to measure.
+    #[arg(value_enum)]
+    pub what: Bench,
+    /// Machine-readable output on stdout (`cr`); progress stays on stderr.
     #[arg(long)]
     pub json: bool,
     /// Repetitions (the median is reported).
@@ -18,52 +33,49 @@ pub struct Args {
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
 
-fn time_cmd(c: &mut std::process::Command) -> Result<f64> {
+fn timed<T>(f: impl FnOnce() -> Result<T>) -> Result<(f64, T)> {
     let t = Instant::now();
-    let out = c.output()?;
-    if !out.status.success() && out.status.code() != Some(1) && out.status.code() != Some(3) {
-        bail!("{c:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(t.elapsed().as_secs_f64())
+    let r = f()?;
+    Ok((t.elapsed().as_secs_f64(), r))
 }
 
-pub fn run(a: &Args) -> Result<()> {
-    if a.what == "cr" {
-        return crate::bench_cr::run(a.json, a.reps);
+pub fn run(sh: &Shell, a: &Args) -> Result<()> {
+    if a.reps == 0 {
+        bail!("--reps must be at least 1");
     }
-    if a.what != "harness" {
-        bail!("unknown benchmark {:?} (known: harness, cr)", a.what);
+    match a.what {
+        Bench::Cr => crate::bench_cr::run(&Guest::new(sh, &guest::Opts::default())?, a.json, a.reps),
+        Bench::Harness => harness(sh, a),
     }
-    let exe = std::env::current_exe()?;
-    // Warm everything first.
-    let k = crate::build::run(&crate::build::Args::default())?;
-    let st = std::process::Command::new(&exe).args(["test-vm", "--accel", "tcg"]).status()?;
-    if !st.success() {
-        bail!("test-vm is not green; fix that before benchmarking");
+}
+
+fn harness(sh: &Shell, a: &Args) -> Result<()> {
+    if a.json {
+        bail!("bench harness has no --json");
     }
-    let mut noop = Vec::new();
-    let mut warm = Vec::new();
-    let mut bare = Vec::new();
-    // Boot exactly the initramfs test-vm just booted, with its command line.
-    let ev = crate::cache::root().join("evidence").join(format!("{}.json", k.key));
-    let ev: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&ev)?)?;
-    let initrd = ev["initrd"].as_str().context("test-vm evidence names no initrd")?.into();
-    let boot = crate::vm::Boot {
-        kernel: k.bzimage.clone(),
-        initrd,
-        accel: crate::vm::Accel::Tcg,
-        append: vec![format!("kckpt.timeout={}", crate::test_vm::TEST_TIMEOUT)],
-        mem_mib: 512,
-        interactive: false,
-    };
+    let opts = guest::Opts { accel: Some(Accel::Tcg), ..Default::default() };
+    let tv = test_vm::Args { guest: opts.clone(), ..Default::default() };
+    let tests = test_vm::tests_of(&tv)?;
+    // Warm everything first; the bare boot boots exactly what test-vm booted.
+    let g = Guest::new(sh, &opts)?;
+    let first = test_vm::execute(&g, &tv, &tests)?;
+    if first.outcome.code != 0 {
+        bail!("test-vm is not green ({}); fix that before benchmarking", first.summary());
+    }
+    let boot = first.boot.clone().expect("execute returns its boot");
+    let (mut noop, mut warm, mut bare) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..a.reps {
-        noop.push(time_cmd(std::process::Command::new(&exe).arg("build-kernel"))?);
-        warm.push(time_cmd(std::process::Command::new(&exe).args(["test-vm", "--accel", "tcg"]))?);
-        bare.push(time_cmd(std::process::Command::new("qemu-system-i386").args(boot.args()))?);
+        noop.push(timed(|| build::run(sh, &build::Args::default()))?.0);
+        warm.push(timed(|| {
+            let g = Guest::new(sh, &opts)?;
+            test_vm::execute(&g, &tv, &tests)
+        })?
+        .0);
+        bare.push(timed(|| Ok(duct::cmd("qemu-system-i386", boot.args()).stdout_null().stderr_null().unchecked().run()?))?.0);
     }
     let (n, w, b) = (median(noop), median(warm), median(bare));
     println!("bench harness ({} reps, median)", a.reps);

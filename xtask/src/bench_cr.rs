@@ -1,17 +1,19 @@
 //! `cargo xtask bench cr [--json]`: checkpoint/restart figures from the
-//! guest (tests/bench/bench_cr.c) for 4, 64 and 256 MiB of touched memory:
-//! checkpoint time and bytes/s against the kernel's ELF coredump and dd to
-//! the same tmpfs, restart time against exec of a static ELF, image size
-//! against touched memory, and `cr -p`. Medians over the repetitions.
+//! guest (tests/bench/bench_cr.c), medians over the repetitions.
 
+// For 4, 64 and 256 MiB of touched memory: checkpoint time and bytes/s
+// against the kernel's ELF coredump and dd to the same tmpfs, restart time
+// against exec of a static ELF, image size against touched memory, `cr -p`.
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
-use xshell::Shell;
+use fs_err as fs;
 
+use crate::guest::Guest;
+use crate::rootfs;
 use crate::verdict::Verdict;
-use crate::{build, cache, rootfs, vm};
+use crate::vm;
 
 /// Guest memory for the benchmark: 256 MiB touched, its image and its core.
 pub const BENCH_MEM_MIB: u32 = 1536;
@@ -37,30 +39,18 @@ fn median(s: &Samples, size: u32, what: &str, key: &str) -> Option<f64> {
     if v.is_empty() {
         return None;
     }
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v.sort_by(f64::total_cmp);
     Some(v[v.len() / 2])
 }
 
-pub fn run(json: bool, reps: usize) -> Result<()> {
-    crate::deps::ensure()?;
-    let sh = Shell::new()?;
-    let k = build::run(&build::Args::default())?;
-    let nr = rootfs::tree_checkpoint_nr(&k.tree)?;
+pub fn run(g: &Guest, json: bool, reps: usize) -> Result<()> {
     let src = crate::repo_root().join("tests/bench/bench_cr.c");
     let tests = vec![rootfs::GuestTest { name: "bench_cr".into(), source: src, compile: true }];
-    let initrd = rootfs::build(&sh, &k.build_dir.join("usr/gen_init_cpio"), &tests, nr)?;
-    let accel = if vm::probe_kvm(&k.bzimage, &initrd)? { vm::Accel::Kvm } else { vm::Accel::Tcg };
+    let initrd = g.initramfs(&tests, false)?;
     // The runner passes no arguments to tests: REPS rides on the command line.
-    let boot = vm::Boot {
-        kernel: k.bzimage.clone(),
-        initrd,
-        accel,
-        append: vec!["kckpt.timeout=1200".into(), format!("kckpt.bench_reps={reps}")],
-        mem_mib: BENCH_MEM_MIB,
-        interactive: false,
-    };
-    let work = cache::root().join("runs").join(format!("bench-cr-{}", std::process::id()));
-    std::fs::create_dir_all(&work)?;
+    let boot = g.boot(initrd)?.mem(BENCH_MEM_MIB).append("kckpt.timeout=1200").append(format!("kckpt.bench_reps={reps}"));
+    let accel = boot.accel;
+    let work = g.work_dir("bench-cr")?;
     let log = work.join("console.log");
     let r = vm::run(&boot, Duration::from_secs(120), Duration::from_secs(1500), false, &log)?;
     if r.verdict != Verdict::Completed || !r.console.contains("bench done") {
@@ -103,36 +93,51 @@ pub fn run(json: bool, reps: usize) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
-    let f = |v: &serde_json::Value, k: &str, scale: f64, prec: usize| v[k].as_f64().map_or("-".into(), |x| format!("{:.*}", prec, x * scale));
     println!("bench cr: {} guest, {} MiB RAM, tmpfs /tmp, median of {reps}", accel.name(), BENCH_MEM_MIB);
-    println!(
-        "{:>5} | {:>9} {:>8} | {:>9} {:>8} | {:>8} {:>8} | {:>6} {:>6} | {:>8} {:>8} | {:>8} | {:>9} {:>8}",
-        "MiB", "ckpt ms", "MiB/s", "core ms", "MiB/s", "dd ms", "MiB/s", "vs dd", "vs core", "rstrt ms", "exec ms", "img/mem", "cr -p ms", "MiB/s"
-    );
-    for v in &rows {
-        println!(
-            "{:>5} | {:>9} {:>8} | {:>9} {:>8} | {:>8} {:>8} | {:>6} {:>6} | {:>8} {:>8} | {:>8} | {:>9} {:>8}",
-            v["touched_mib"].as_u64().unwrap_or(0),
-            f(v, "checkpoint_s", 1e3, 1),
-            f(v, "checkpoint_mib_s", 1.0, 0),
-            f(v, "coredump_s", 1e3, 1),
-            f(v, "coredump_mib_s", 1.0, 0),
-            f(v, "dd_s", 1e3, 1),
-            f(v, "dd_mib_s", 1.0, 0),
-            f(v, "checkpoint_vs_dd", 1.0, 2),
-            f(v, "checkpoint_vs_coredump", 1.0, 2),
-            f(v, "restart_s", 1e3, 2),
-            f(v, "exec_static_elf_s", 1e3, 2),
-            f(v, "image_alloc_vs_touched", 1.0, 3),
-            f(v, "cr_p_s", 1e3, 1),
-            f(v, "cr_p_mib_s", 1.0, 0),
-        );
-    }
+    print!("{}", table(&rows));
     println!("vs dd / vs core: checkpoint throughput over dd's and the coredump's (goals >= 0.8 and >= 1.0).");
     println!("img/mem: the image's allocated bytes (st_blocks) over the touched memory.");
     println!("core: raise(SIGQUIT) to the parent's waitpid, so it includes the exit's teardown.");
-    let _ = std::fs::remove_dir_all(&work);
+    let _ = fs::remove_dir_all(&work);
     Ok(())
+}
+
+/// The printed table's columns: (heading, width, JSON key, scale, decimals,
+/// a separator before it).
+const COLUMNS: [(&str, usize, &str, f64, usize, bool); 13] = [
+    ("ckpt ms", 9, "checkpoint_s", 1e3, 1, true),
+    ("MiB/s", 8, "checkpoint_mib_s", 1.0, 0, false),
+    ("core ms", 9, "coredump_s", 1e3, 1, true),
+    ("MiB/s", 8, "coredump_mib_s", 1.0, 0, false),
+    ("dd ms", 8, "dd_s", 1e3, 1, true),
+    ("MiB/s", 8, "dd_mib_s", 1.0, 0, false),
+    ("vs dd", 6, "checkpoint_vs_dd", 1.0, 2, true),
+    ("vs core", 7, "checkpoint_vs_coredump", 1.0, 2, false),
+    ("rstrt ms", 8, "restart_s", 1e3, 2, true),
+    ("exec ms", 8, "exec_static_elf_s", 1e3, 2, false),
+    ("img/mem", 8, "image_alloc_vs_touched", 1.0, 3, true),
+    ("cr -p ms", 9, "cr_p_s", 1e3, 1, true),
+    ("MiB/s", 8, "cr_p_mib_s", 1.0, 0, false),
+];
+
+/// The rows as the text table (the JSON's numbers, scaled and rounded).
+fn table(rows: &[serde_json::Value]) -> String {
+    let line = |first: String, cell: &dyn Fn(usize) -> String| {
+        let mut l = format!("{first:>5}");
+        for (i, (_, w, ..)) in COLUMNS.iter().enumerate() {
+            l.push_str(if COLUMNS[i].5 { " | " } else { " " });
+            l.push_str(&format!("{:>w$}", cell(i)));
+        }
+        l + "\n"
+    };
+    let mut t = line("MiB".into(), &|i| COLUMNS[i].0.to_string());
+    for v in rows {
+        t.push_str(&line(v["touched_mib"].as_u64().unwrap_or(0).to_string(), &|i| {
+            let (_, _, k, scale, prec, _) = COLUMNS[i];
+            v[k].as_f64().map_or("-".into(), |x| format!("{:.*}", prec, x * scale))
+        }));
+    }
+    t
 }
 
 #[cfg(test)]
@@ -146,5 +151,15 @@ mod tests {
         let s = parse(c);
         assert_eq!(median(&s, 4, "ckpt", "secs"), Some(0.2));
         assert_eq!(median(&s, 4, "cr_p", "secs"), None);
+    }
+
+    #[test]
+    fn table_rows_line_up_with_the_heading() {
+        let rows = [serde_json::json!({"touched_mib": 4, "checkpoint_s": 0.0335, "checkpoint_mib_s": 119.4, "cr_p_s": null})];
+        let t = table(&rows);
+        let l: Vec<&str> = t.lines().collect();
+        assert!(l[0].starts_with("  MiB |   ckpt ms    MiB/s |   core ms"), "{}", l[0]);
+        assert!(l[1].starts_with("    4 |      33.5      119 |         -"), "{}", l[1]);
+        assert_eq!(l[0].len(), l[1].len());
     }
 }

@@ -2,16 +2,34 @@
 //! downloads, source trees and build output, each in a directory named by a
 //! sha256 key of its inputs, so a fresh clone reuses them.
 
-use std::path::PathBuf;
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+thread_local! {
+    /// Set only inside `with_root`.
+    static ROOT: RefCell<Option<PathBuf>> = const { RefCell::new(None) };
+}
+
 pub fn root() -> PathBuf {
+    if let Some(p) = ROOT.with(|r| r.borrow().clone()) {
+        return p;
+    }
     if let Some(p) = std::env::var_os("KCKPT_CACHE") {
         return PathBuf::from(p);
     }
     let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
     PathBuf::from(home).join(".cache/kckpt")
+}
+
+/// Run `f` with `dir` as the cache (export-patches --bisect builds and
+/// tests every prefix of the series in a cache of its own).
+pub fn with_root<T>(dir: &Path, f: impl FnOnce() -> T) -> T {
+    let old = ROOT.with(|r| r.replace(Some(dir.to_path_buf())));
+    let out = f();
+    ROOT.with(|r| *r.borrow_mut() = old);
+    out
 }
 
 /// A hasher for cache keys: feed labelled parts, get a short hex key.
@@ -43,9 +61,9 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
+    let mut f = fs_err::File::open(path)?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -70,5 +88,13 @@ mod tests {
         b.part("x", b"a").part("y", b"bc");
         assert_ne!(a.hex(), b.hex());
         assert_eq!(a.hex().len(), 16);
+    }
+
+    #[test]
+    fn with_root_is_scoped() {
+        let before = root();
+        let inner = with_root(Path::new("/tmp/kckpt-other"), root);
+        assert_eq!(inner, Path::new("/tmp/kckpt-other"));
+        assert_eq!(root(), before);
     }
 }

@@ -6,12 +6,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
+use fs_err as fs;
 use xshell::{cmd, Shell};
 
 /// The fragments, in name order.
 pub fn fragments() -> Result<Vec<PathBuf>> {
     let dir = crate::repo_root().join("kernel-config");
-    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)?
+    let mut v: Vec<PathBuf> = fs::read_dir(&dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "config"))
         .collect();
@@ -48,25 +49,24 @@ pub fn check(want: &str, got: &str) -> Vec<String> {
         .collect()
 }
 
-pub fn configure(sh: &Shell, tree: &Path, out: &Path, frags: &[PathBuf], vars: &[String], log: &Path) -> Result<()> {
+/// Configure `out` from the fragments. `prefix`: a prefix of the series
+/// (export-patches --bisect) may not have the symbols later patches add;
+/// there, options absent from .config altogether are noted, not fatal.
+pub fn configure(sh: &Shell, tree: &Path, out: &Path, frags: &[PathBuf], vars: &[String], log: &Path, prefix: bool) -> Result<()> {
     let _d = sh.push_dir(tree);
     let o = format!("O={}", out.display());
-    let run = |c: xshell::Cmd<'_>| crate::build::logged(c, log);
+    let run = |c: xshell::Cmd<'_>| crate::proc::logged(c, log);
     run(cmd!(sh, "make {vars...} {o} tinyconfig"))?;
     let cfg = out.join(".config");
     run(cmd!(sh, "scripts/kconfig/merge_config.sh -m -O {out} {cfg} {frags...}"))?;
     run(cmd!(sh, "make {vars...} {o} olddefconfig"))?;
-    let got = std::fs::read_to_string(&cfg)?;
-    // A prefix of the series (export-patches --bisect) may not have the
-    // symbols later patches add: there, options absent from .config
-    // altogether are noted, not fatal.
-    let bisect = std::env::var_os("KCKPT_BISECT").is_some();
+    let got = fs::read_to_string(&cfg)?;
     let present = parse(&got);
     let mut bad = Vec::new();
     for f in frags {
-        for m in check(&std::fs::read_to_string(f)?, &got) {
+        for m in check(&fs::read_to_string(f)?, &got) {
             let sym = m.split('=').next().unwrap_or("");
-            if bisect && !present.contains_key(sym) && !got.contains(&format!("# {sym} is not set")) {
+            if prefix && !present.contains_key(sym) && !got.contains(&format!("# {sym} is not set")) {
                 eprintln!("  bisect: {sym} does not exist at this prefix, skipped");
                 continue;
             }
@@ -98,7 +98,7 @@ mod tests {
     #[test]
     fn repo_fragment_parses() {
         for f in fragments().unwrap() {
-            assert!(!parse(&std::fs::read_to_string(f).unwrap()).is_empty());
+            assert!(!parse(&fs::read_to_string(f).unwrap()).is_empty());
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Debian packages the project needs. As root they are installed with
 //! apt-get; otherwise the one `apt-get install` line is printed.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use xshell::{cmd, Shell};
 
 /// Host packages: QEMU, the kernel build, 32-bit static userspace.
@@ -71,9 +71,8 @@ pub fn apt_update(sh: &Shell) -> Result<()> {
     Ok(())
 }
 
-pub fn run() -> Result<()> {
-    let sh = Shell::new()?;
-    let miss = missing(&sh);
+pub fn run(sh: &Shell) -> Result<()> {
+    let miss = missing(sh);
     if miss.is_empty() {
         println!("deps: all {} packages installed", PACKAGES.len());
         return Ok(());
@@ -84,20 +83,26 @@ pub fn run() -> Result<()> {
             miss.join(" ")
         );
     }
-    apt_update(&sh)?;
+    apt_update(sh)?;
     eprintln!("$ apt-get install -y {}", miss.join(" "));
-    cmd!(sh, "apt-get install -y -q --no-install-recommends {miss...}")
+    // apt's output goes to stderr: a command with --json keeps stdout
+    // for the JSON even when it has to install something first.
+    let out = cmd!(sh, "apt-get install -y -q --no-install-recommends {miss...}")
         .env("DEBIAN_FRONTEND", "noninteractive")
-        .run()
-        .context("apt-get install failed")?;
+        .quiet()
+        .ignore_status()
+        .output()?;
+    eprint!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    if !out.status.success() {
+        bail!("apt-get install failed ({})", out.status);
+    }
     Ok(())
 }
 
 /// Called by build-kernel and test-vm: install only when something is missing.
-pub fn ensure() -> Result<()> {
-    let sh = Shell::new()?;
-    if missing(&sh).is_empty() {
+pub fn ensure(sh: &Shell) -> Result<()> {
+    if missing(sh).is_empty() {
         return Ok(());
     }
-    run()
+    run(sh)
 }

@@ -7,14 +7,17 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use fs_err as fs;
 use xshell::{cmd, Shell};
 
-use crate::{build, cache, patch, pin};
+use crate::guest::Guest;
+use crate::patch::{self, git};
+use crate::{build, cache, test_vm};
 
 #[derive(clap::Args)]
 pub struct Args {
     /// Series version (vN in the subject); v2+ carries a range-diff to v(N-1).
-    #[arg(short = 'v', long = "reroll-count", default_value_t = 1)]
+    #[arg(long = "reroll-count", default_value_t = 1)]
     pub version: u32,
     #[arg(long)]
     pub to: Vec<String>,
@@ -83,7 +86,7 @@ fn exceptions() -> Result<Vec<Exception>> {
     if !p.exists() {
         return Ok(vec![]);
     }
-    Ok(toml::from_str::<Exceptions>(&std::fs::read_to_string(&p)?)?.exception)
+    Ok(toml::from_str::<Exceptions>(&fs::read_to_string(&p)?)?.exception)
 }
 
 /// Split checkpatch's terse lines into (not accepted, accepted with reason).
@@ -108,25 +111,17 @@ struct Gate {
     recipients: Vec<String>,
 }
 
-fn git(sh: &Shell) -> xshell::Cmd<'_> {
-    cmd!(sh, "git -c user.name=kckpt -c user.email=kckpt@localhost")
-}
 
-pub fn run(a: &Args) -> Result<()> {
-    let sh = Shell::new()?;
-    let plan = build::plan(&sh)?;
-    let tarball = pin::fetch(&plan.pin)?;
-    let tree = patch::ensure_base(&plan.pin, &tarball)?;
-    if std::fs::read_to_string(tree.join(".kckpt-applied")).map_or(true, |k| k.trim() != plan.tree_key) {
-        patch::apply(&tree, &plan.patches)?;
-        std::fs::write(tree.join(".kckpt-applied"), &plan.tree_key)?;
-    }
+pub fn run(sh: &Shell, a: &Args) -> Result<()> {
+    let b = build::Args::default();
+    let plan = build::plan(sh, &b)?;
+    let tree = build::prepare_tree(sh, &plan, &b)?;
     if plan.patches.is_empty() {
         bail!("patches/ is empty: nothing to export");
     }
     let _d = sh.push_dir(&tree);
-    let base = git(&sh).args(["rev-parse", patch::BASE_TAG]).quiet().read()?;
-    let commits: Vec<String> = git(&sh)
+    let base = git(sh).args(["rev-parse", patch::BASE_TAG]).quiet().read()?;
+    let commits: Vec<String> = git(sh)
         .args(["rev-list", "--reverse", &format!("{}..HEAD", patch::BASE_TAG)])
         .quiet()
         .read()?
@@ -135,11 +130,11 @@ pub fn run(a: &Args) -> Result<()> {
         .collect();
     let mut gates = Vec::new();
     for c in &commits {
-        gates.push(gate(&sh, &tree, c)?);
+        gates.push(gate(sh, c)?);
     }
     let out = a.out.clone().unwrap_or_else(|| crate::repo_root().join(format!("target/patches-v{}", a.version)));
-    let _ = std::fs::remove_dir_all(&out);
-    std::fs::create_dir_all(&out)?;
+    let _ = fs::remove_dir_all(&out);
+    fs::create_dir_all(&out)?;
 
     // Recipients: union of get_maintainer.pl over the patches, plus --to/--cc.
     let mut cc: BTreeSet<String> = gates.iter().flat_map(|g| g.recipients.iter().cloned()).collect();
@@ -167,7 +162,7 @@ pub fn run(a: &Args) -> Result<()> {
     };
     if a.version > 1 {
         let prev = format!("kckpt-export-v{}", a.version - 1);
-        if git(&sh).args(["rev-parse", "-q", "--verify", &prev]).quiet().ignore_stdout().run().is_ok() {
+        if git(sh).args(["rev-parse", "-q", "--verify", &prev]).quiet().ignore_stdout().run().is_ok() {
             fpargs.push(format!("--range-diff={}..{prev}", patch::BASE_TAG));
         } else {
             eprintln!("warning: no recorded export {prev}: no range-diff");
@@ -175,9 +170,9 @@ pub fn run(a: &Args) -> Result<()> {
     }
     fpargs.push(format!("{}..HEAD", patch::BASE_TAG));
     cmd!(sh, "git -c user.name={name} -c user.email={mail}").args(&fpargs).quiet().run().context("git format-patch")?;
-    git(&sh).args(["tag", "-f", &format!("kckpt-export-v{}", a.version), "HEAD"]).quiet().run()?;
+    git(sh).args(["tag", "-f", &format!("kckpt-export-v{}", a.version), "HEAD"]).quiet().run()?;
 
-    round_trip(&sh, &out)?;
+    round_trip(sh, &out)?;
     let evidence = evidence(&plan.key);
     fill_cover(&out, &gates, &evidence, &plan)?;
     println!("series v{} ({} patches) in {}", a.version, gates.len(), out.display());
@@ -195,7 +190,7 @@ pub fn run(a: &Args) -> Result<()> {
             if g.prefix { "ok" } else { "WRONG" }
         );
     }
-    let bisect_failed = if a.bisect { bisect(&sh, &tree, &commits)? } else { 0 };
+    let bisect_failed = if a.bisect { bisect(sh, &commits)? } else { 0 };
     println!("\nto send (nothing was sent):\n  git send-email {}/*.patch", out.display());
     if bad > 0 {
         bail!("{bad} patch(es) fail a gate; see the table");
@@ -206,7 +201,7 @@ pub fn run(a: &Args) -> Result<()> {
     Ok(())
 }
 
-fn gate(sh: &Shell, tree: &Path, commit: &str) -> Result<Gate> {
+fn gate(sh: &Shell, commit: &str) -> Result<Gate> {
     let subject = git(sh).args(["log", "-1", "--format=%s", commit]).quiet().read()?;
     let body = git(sh).args(["log", "-1", "--format=%B", commit]).quiet().read()?;
     let files: Vec<String> = git(sh)
@@ -218,7 +213,7 @@ fn gate(sh: &Shell, tree: &Path, commit: &str) -> Result<Gate> {
         .collect();
     let p = git(sh).args(["format-patch", "-1", "--stdout", commit]).quiet().output()?.stdout;
     let tmp = cache::root().join("export-one.patch");
-    std::fs::write(&tmp, &p)?;
+    fs::write(&tmp, &p)?;
     // Debian's python3 (with python3-ply) before any other in PATH, for
     // checkpatch's spdxcheck.py.
     let path = format!("/usr/bin:{}", std::env::var("PATH").unwrap_or_default());
@@ -242,7 +237,6 @@ fn gate(sh: &Shell, tree: &Path, commit: &str) -> Result<Gate> {
         .ignore_status()
         .read()
         .unwrap_or_default();
-    let _ = tree;
     Ok(Gate {
         subject: subject.clone(),
         checkpatch,
@@ -259,9 +253,9 @@ fn round_trip(sh: &Shell, out: &Path) -> Result<()> {
     let want = git(sh).args(["rev-parse", "HEAD^{tree}"]).quiet().read()?;
     let wt = cache::root().join("export-roundtrip");
     let _ = git(sh).args(["worktree", "remove", "--force"]).arg(&wt).quiet().ignore_status().ignore_stderr().run();
-    let _ = std::fs::remove_dir_all(&wt);
+    let _ = fs::remove_dir_all(&wt);
     git(sh).args(["worktree", "add", "-q", "--detach"]).arg(&wt).arg(patch::BASE_TAG).quiet().run()?;
-    let mut files: Vec<PathBuf> = std::fs::read_dir(out)?
+    let mut files: Vec<PathBuf> = fs::read_dir(out)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "patch") && !p.to_string_lossy().contains("0000-cover-letter"))
         .collect();
@@ -279,9 +273,10 @@ fn round_trip(sh: &Shell, out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The evidence of the last full test-vm run of exactly this series.
 fn evidence(key: &str) -> String {
-    let p = cache::root().join("evidence").join(format!("{key}.json"));
-    match std::fs::read_to_string(&p).ok().and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok()) {
+    let p = test_vm::full_evidence_path(key);
+    match fs::read_to_string(&p).ok().and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok()) {
         Some(v) => format!(
             "Tested with `cargo xtask test-vm` on exactly this series:\n  kernel {}, {}, accel {}\n  {} passed, {} failed ({})\n\n{}",
             v["kernel_version"].as_str().unwrap_or("?"),
@@ -292,18 +287,18 @@ fn evidence(key: &str) -> String {
             v["verdict"].as_str().unwrap_or("?"),
             v["ktap"].as_str().unwrap_or("").lines().filter(|l| !l.starts_with('#')).map(|l| format!("  {l}\n")).collect::<String>()
         ),
-        None => "NO EVIDENCE: `cargo xtask test-vm` has not been run on this exact series.".into(),
+        None => "NO EVIDENCE: a full `cargo xtask test-vm` (no --filter, no --run) has not been run on this exact series.".into(),
     }
 }
 
 fn fill_cover(out: &Path, gates: &[Gate], evidence: &str, plan: &build::Plan) -> Result<()> {
-    let tmpl = std::fs::read_to_string(crate::repo_root().join("patches/cover-letter.tmpl"))
+    let tmpl = fs::read_to_string(crate::repo_root().join("patches/cover-letter.tmpl"))
         .context("patches/cover-letter.tmpl")?;
-    let cover = std::fs::read_dir(out)?
+    let cover = fs::read_dir(out)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| p.to_string_lossy().ends_with("0000-cover-letter.patch"))
         .context("no cover letter written")?;
-    let text = std::fs::read_to_string(&cover)?;
+    let text = fs::read_to_string(&cover)?;
     let (title, body) = tmpl.split_once('\n').context("template: first line is the title")?;
     let mut gates_text: String = gates
         .iter()
@@ -321,64 +316,58 @@ fn fill_cover(out: &Path, gates: &[Gate], evidence: &str, plan: &build::Plan) ->
         .replace("@CHECKPATCH@", &gates_text)
         .replace("@KERNEL@", &format!("{} {}", plan.pin.package, plan.pin.version));
     let text = text.replace("*** SUBJECT HERE ***", title.trim()).replace("*** BLURB HERE ***", body.trim());
-    std::fs::write(&cover, text)?;
+    fs::write(&cover, text)?;
     Ok(())
 }
 
-/// Build and test every prefix; returns how many failed.
-fn bisect(sh: &Shell, tree: &Path, commits: &[String]) -> Result<usize> {
+/// Build and test every prefix, each in a cache of its own (the downloads
+/// and tools are shared); returns how many failed.
+fn bisect(sh: &Shell, commits: &[String]) -> Result<usize> {
     let mut failed = 0;
-    let exe = std::env::current_exe()?;
-    // Its own cache, so the main tree and build stay as they are; the
-    // downloads and tools are shared.
     let bcache = cache::root().join("bisect");
-    std::fs::create_dir_all(&bcache)?;
+    fs::create_dir_all(&bcache)?;
     for shared in ["dl", "busybox", "guest-target"] {
         let (src, dst) = (cache::root().join(shared), bcache.join(shared));
         if src.exists() && !dst.exists() {
-            std::os::unix::fs::symlink(&src, &dst)?;
+            fs::os::unix::fs::symlink(&src, &dst)?;
         }
     }
-    for e in std::fs::read_dir(cache::root())?.filter_map(|e| e.ok()) {
+    for e in fs::read_dir(cache::root())?.filter_map(|e| e.ok()) {
         let n = e.file_name().to_string_lossy().into_owned();
         if n.starts_with("tools-") && !bcache.join(&n).exists() {
-            std::os::unix::fs::symlink(e.path(), bcache.join(&n))?;
+            fs::os::unix::fs::symlink(e.path(), bcache.join(&n))?;
         }
     }
     println!("\nbisect: every prefix of the series (cache {})", bcache.display());
     println!("{:<4} {:<12} {:<8} {:<8}", "#", "commit", "build", "test-vm");
     let series = patch::series(&patch::patches_dir())?;
+    let tv = test_vm::Args::default();
+    let tests = test_vm::tests_of(&tv)?;
     for (i, c) in commits.iter().enumerate() {
-        // Build each prefix through build-kernel with a temporary series file.
+        // The prefix as a series directory of its own.
         let dir = cache::root().join(format!("bisect-{}", i + 1));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir)?;
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir)?;
         for p in &series[..=i] {
-            std::fs::copy(p, dir.join(p.file_name().unwrap()))?;
+            fs::copy(p, dir.join(p.file_name().unwrap()))?;
         }
-        let run = |what: &str| {
-            std::process::Command::new(&exe)
-                .arg(what)
-                .env("KCKPT_PATCHES", &dir)
-                .env("KCKPT_CACHE", &bcache)
-                .env("KCKPT_BISECT", "1")
-                .output()
-        };
-        let b = run("build-kernel")?;
-        let t = if b.status.success() {
-            let r = run("test-vm")?;
-            let out = String::from_utf8_lossy(&r.stdout);
-            let summary = out.lines().rev().find(|l| l.contains(" passed, ")).unwrap_or("").to_string();
-            format!("{} ({summary})", if r.status.success() { "pass" } else { "FAIL" })
-        } else {
-            let err = String::from_utf8_lossy(&b.stderr);
-            eprintln!("prefix {} does not build:\n{}", i + 1, err.lines().rev().take(15).collect::<Vec<_>>().join("\n"));
-            "-".into()
-        };
+        let b = build::Args { patches: Some(dir), prefix: true, ..Default::default() };
+        let (built, t) = cache::with_root(&bcache, || match Guest::with_build(sh, &tv.guest, &b) {
+            Ok(g) => {
+                let t = match test_vm::execute(&g, &tv, &tests) {
+                    Ok(r) => format!("{} ({})", if r.outcome.code == 0 { "pass" } else { "FAIL" }, r.summary()),
+                    Err(e) => format!("FAIL (test-vm: {e:#})"),
+                };
+                (true, t)
+            }
+            Err(e) => {
+                eprintln!("prefix {} does not build: {e:#}", i + 1);
+                (false, "-".to_string())
+            }
+        });
         failed += usize::from(!t.starts_with("pass"));
-        println!("{:<4} {:<12} {:<8} {}", i + 1, &c[..12], if b.status.success() { "ok" } else { "FAIL" }, t);
+        println!("{:<4} {:<12} {:<8} {}", i + 1, &c[..12], if built { "ok" } else { "FAIL" }, t);
     }
-    let _ = (sh, tree);
     Ok(failed)
 }
 

@@ -1,14 +1,17 @@
 //! `cargo xtask fuzz-host --seconds S`: libFuzzer (cargo-fuzz) on the image
-//! crate's parser/validator, fuzz/fuzz_targets/parse.rs. Needs nightly:
-//! rustup's nightly toolchain if there is one, else Debian's rustc with
-//! RUSTC_BOOTSTRAP=1; installs cargo-fuzz from crates.io when missing.
-//! The corpus lives in the cache (seeded with tests/fuzz-seeds/tiny.kckpt);
-//! crashes land in fuzz/artifacts/parse/ and make the command fail.
+//! crate's parser/validator, fuzz/fuzz_targets/parse.rs.
 
+// Needs nightly: rustup's nightly toolchain if there is one, else Debian's
+// rustc with RUSTC_BOOTSTRAP=1; installs cargo-fuzz from crates.io when
+// missing. The corpus lives in the cache (seeded with
+// tests/fuzz-seeds/tiny.kckpt); crashes land in fuzz/artifacts/parse/ and
+// make the command fail.
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+
 
 use anyhow::{bail, Context, Result};
+use fs_err as fs;
+use xshell::{cmd, Shell};
 
 use crate::cache;
 
@@ -22,8 +25,8 @@ pub struct Args {
     pub jobs: u32,
 }
 
-fn has_cargo_fuzz() -> bool {
-    Command::new("cargo").args(["fuzz", "--version"]).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+fn has_cargo_fuzz(sh: &Shell) -> bool {
+    cmd!(sh, "cargo fuzz --version").quiet().ignore_stdout().ignore_stderr().run().is_ok()
 }
 
 /// (cargo's toolchain argument, extra environment) for a nightly compiler.
@@ -35,53 +38,41 @@ fn nightly() -> Result<(Option<String>, Vec<(String, String)>)> {
     if has_rustup_nightly {
         return Ok((Some("+nightly".into()), vec![]));
     }
-    if std::path::Path::new(crate::rootfs::GUEST_RUSTC).exists() {
-        eprintln!("[fuzz-host] no rustup nightly: using {} with RUSTC_BOOTSTRAP=1", crate::rootfs::GUEST_RUSTC);
-        return Ok((None, vec![("RUSTC_BOOTSTRAP".into(), "1".into()), ("RUSTC".into(), crate::rootfs::GUEST_RUSTC.into())]));
+    if std::path::Path::new(crate::guest_tools::GUEST_RUSTC).exists() {
+        eprintln!("[fuzz-host] no rustup nightly: using {} with RUSTC_BOOTSTRAP=1", crate::guest_tools::GUEST_RUSTC);
+        return Ok((None, vec![("RUSTC_BOOTSTRAP".into(), "1".into()), ("RUSTC".into(), crate::guest_tools::GUEST_RUSTC.into())]));
     }
     bail!("no nightly Rust: install one with `rustup toolchain install nightly`")
 }
 
-pub fn run(a: &Args) -> Result<i32> {
-    if !has_cargo_fuzz() {
+pub fn run(sh: &Shell, a: &Args) -> Result<i32> {
+    if !has_cargo_fuzz(sh) {
         eprintln!("[fuzz-host] cargo install cargo-fuzz --locked (once)");
-        let st = Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]).status()?;
-        if !st.success() || !has_cargo_fuzz() {
+        cmd!(sh, "cargo install cargo-fuzz --locked").run().context("installing cargo-fuzz")?;
+        if !has_cargo_fuzz(sh) {
             bail!("installing cargo-fuzz failed");
         }
     }
     let (tc, env) = nightly()?;
     let root = crate::repo_root();
     let corpus = cache::root().join("fuzz-host-corpus/parse");
-    std::fs::create_dir_all(&corpus)?;
+    fs::create_dir_all(&corpus)?;
     let seed = root.join("tests/fuzz-seeds/tiny.kckpt");
     if seed.exists() {
-        std::fs::copy(&seed, corpus.join("tiny.kckpt"))?;
+        fs::copy(&seed, corpus.join("tiny.kckpt"))?;
     }
-    let mut c = Command::new("cargo");
-    if let Some(t) = &tc {
-        c.arg(t);
-    }
-    c.current_dir(root.join("fuzz"))
-        .args(["fuzz", "run", "parse"])
-        .arg(&corpus)
-        .arg("--")
-        .arg(format!("-max_total_time={}", a.seconds))
-        .arg("-max_len=262144")
-        .arg("-print_final_stats=1")
-        .arg(format!("-jobs={}", a.jobs))
-        .arg(format!("-workers={}", a.jobs))
+    let _d = sh.push_dir(root.join("fuzz"));
+    let (secs, jobs) = (a.seconds.to_string(), a.jobs.to_string());
+    let c = cmd!(sh, "cargo {tc...} fuzz run parse {corpus} -- -max_total_time={secs} -max_len=262144 -print_final_stats=1 -jobs={jobs} -workers={jobs}")
         .env("CARGO_TARGET_DIR", cache::root().join("fuzz-host-target"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    eprintln!("[fuzz-host] cargo {}fuzz run parse for {} s", tc.map(|t| t + " ").unwrap_or_default(), a.seconds);
+        .envs(env)
+        .quiet()
+        .ignore_status();
+    eprintln!("[fuzz-host] {c}");
     let out = c.output().context("running cargo fuzz")?;
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     let log = cache::root().join("fuzz-host.log");
-    std::fs::write(&log, &text)?;
+    fs::write(&log, &text)?;
     let stat = |k: &str| -> u64 {
         text.lines()
             .filter_map(|l| l.strip_prefix(&format!("stat::{k}:")))
@@ -90,7 +81,7 @@ pub fn run(a: &Args) -> Result<i32> {
     };
     let execs = stat("number_of_executed_units");
     let artifacts = root.join("fuzz/artifacts/parse");
-    let crashes: Vec<_> = std::fs::read_dir(&artifacts)
+    let crashes: Vec<_> = std::fs::read_dir(&artifacts) // none yet: no crash
         .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
         .unwrap_or_default();
     let cov = text.lines().rev().find_map(|l| l.split("cov: ").nth(1).and_then(|r| r.split_whitespace().next()).map(str::to_string));

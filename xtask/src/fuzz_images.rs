@@ -1,28 +1,32 @@
 //! `cargo xtask fuzz-images --count N [--seed S]`: mutate real kckpt images
-//! on the host, execute every mutant in the guest as nobody, and sort the
-//! outcomes: rejected cleanly (ENOEXEC), other errno, ran, user crash,
-//! user loop (timeout), and the rule breakers — kernel oops/WARNING, hang,
-//! privilege gained — which are kept under tests/fuzz-repro/.
-//!
-//! Seeds are real: a first boot runs the seed program, the counter and
-//! tests/fuzz-seeds/tiny.c in /tmp and prints their images (gzip, base64)
-//! between markers on the console; they are cached per kernel. Mutants go
-//! to the guest as patches (mutate.rs, KFZ1) in a second cpio archive that
-//! is concatenated to the normal initramfs (the kernel unpacks both).
-//! test-vm uses the same machinery for a short deterministic run over the
-//! checked-in tests/fuzz-seeds/tiny.kckpt (`test_vm_initrd`).
+//! on the host, execute every mutant in the guest as nobody, sort the
+//! outcomes and keep the rule breakers under tests/fuzz-repro/.
 
+// Outcomes: rejected cleanly (ENOEXEC), other errno, ran, user crash, user
+// loop (timeout), and the rule breakers — kernel oops/WARNING, hang,
+// privilege gained.
+//
+// Seeds are real: a first boot runs the seed program, the counter and
+// tests/fuzz-seeds/tiny.c in /tmp and prints their images (gzip, base64)
+// between markers on the console; they are cached per kernel. Mutants go
+// to the guest as patches (mutate.rs, KFZ1) in a second cpio archive that
+// is concatenated to the normal initramfs (the kernel unpacks both).
+// test-vm uses the same machinery for a short deterministic run over the
+// checked-in tests/fuzz-seeds/tiny.kckpt (`test_vm_initrd`).
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use fs_err as fs;
 use kckpt_image::Image;
 use xshell::{cmd, Shell};
 
+use crate::cpio::{self, Spec};
+use crate::guest::{self, Guest};
 use crate::mutate::{self, Seed};
 use crate::verdict::Verdict;
-use crate::{build, cache, rootfs, verdict, vm};
+use crate::{cache, rootfs, syscalls, verdict, vm};
 
 /// test-vm's short run: fixed size, fixed seed, checked-in seed image.
 pub const TEST_VM_COUNT: usize = 200;
@@ -43,53 +47,29 @@ pub struct Args {
     /// Regenerate the seed images (and tests/fuzz-seeds/tiny.kckpt).
     #[arg(long)]
     pub refresh_seeds: bool,
-    /// Accelerator; default: KVM when a probe boot proves it works, else TCG.
-    #[arg(long, value_enum)]
-    pub accel: Option<vm::Accel>,
-    /// Echo the console.
+    /// Echo the console (to stderr).
     #[arg(long, short)]
     pub verbose: bool,
+    #[command(flatten)]
+    pub guest: guest::Opts,
 }
 
-/// A cpio archive of `files` (guest path, host path), made by gen_init_cpio.
-pub fn extra_cpio(sh: &Shell, gen: &Path, files: &[(&str, &Path)], out: &Path) -> Result<()> {
-    let mut spec = String::new();
-    let mut dirs = std::collections::BTreeSet::new();
-    for (g, _) in files {
-        let mut p = Path::new(g).parent();
-        while let Some(d) = p {
-            if d != Path::new("/") {
-                dirs.insert(d.to_path_buf());
-            }
-            p = d.parent();
-        }
-    }
-    for d in dirs {
-        spec.push_str(&format!("dir {} 0755 0 0\n", d.display()));
-    }
-    for (g, h) in files {
-        spec.push_str(&format!("file {g} {} 0755 0 0\n", h.display()));
-    }
-    let spec_path = out.with_extension("spec");
-    std::fs::write(&spec_path, spec)?;
-    rootfs::gen_cpio(sh, gen, &spec_path, out)
-}
-
-/// `base` followed by `extra`: the kernel unpacks concatenated archives.
-pub fn concat(base: &Path, extra: &Path, out: &Path) -> Result<()> {
-    let mut b = std::fs::read(base)?;
-    while b.len() % 4 != 0 {
-        b.push(0);
-    }
-    b.extend_from_slice(&std::fs::read(extra)?);
-    std::fs::write(out, b)?;
-    Ok(())
+/// `base` plus a second archive holding `files` (guest path, host path),
+/// written in `dir` as initramfs.cpio.
+fn with_files(g: &Guest, base: &Path, files: &[(&str, &Path)], dir: &Path) -> Result<PathBuf> {
+    let extra = dir.join("extra.cpio");
+    g.pack(&Spec::files_with_parents(files), &extra)?;
+    let out = dir.join("initramfs.cpio");
+    let tmp = dir.join(format!("initramfs.cpio.tmp{}", std::process::id()));
+    cpio::concat(base, &extra, &tmp)?;
+    fs::rename(&tmp, &out)?;
+    Ok(out)
 }
 
 /// The tiny seed program, without libc (tests/fuzz-seeds/tiny.c).
 fn compile_tiny(sh: &Shell, dir: &Path, nr: Option<u32>) -> Result<PathBuf> {
     let src = crate::repo_root().join("tests/fuzz-seeds/tiny.c");
-    std::fs::write(dir.join("kckpt_syscall.h"), rootfs::syscall_header(nr))?;
+    fs::write(dir.join("kckpt_syscall.h"), syscalls::syscall_header(nr))?;
     let out = dir.join("tiny");
     cmd!(
         sh,
@@ -145,7 +125,7 @@ fn decode_seed(sh: &Shell, console: &str, file: &str, dir: &Path) -> Result<Vec<
         bail!("the seed boot printed no {file}");
     }
     let p = dir.join(format!("{file}.b64"));
-    std::fs::write(&p, b64)?;
+    fs::write(&p, b64)?;
     let bytes = cmd!(sh, "sh -c 'base64 -d < \"$0\" | gzip -dc' {p}").quiet().output()?;
     if !bytes.status.success() || bytes.stdout.len() != want {
         bail!("{file}: console transfer damaged ({} of {want} bytes)", bytes.stdout.len());
@@ -154,29 +134,27 @@ fn decode_seed(sh: &Shell, console: &str, file: &str, dir: &Path) -> Result<Vec<
 }
 
 /// The real seed images for this kernel, from a first boot (cached).
-fn seeds(sh: &Shell, k: &build::Kernel, nr: Option<u32>, accel: vm::Accel, refresh: bool) -> Result<Vec<Seed>> {
+fn seeds(g: &Guest, refresh: bool) -> Result<Vec<Seed>> {
+    let (sh, k, nr) = (g.sh, &g.kernel, g.nr);
     let root = crate::repo_root();
     let mut key = cache::Key::new("fuzz-seeds");
     key.part("kernel", cache::sha256_file(&k.bzimage)?.as_bytes());
     key.part("script", SEEDGEN.as_bytes());
     for f in ["tests/fuzz-seeds/tiny.c", "tests/guest/progs/seed.c", "tests/guest/progs/counter.c"] {
-        key.part(f, &std::fs::read(root.join(f))?);
+        key.part(f, &fs::read(root.join(f))?);
     }
     let dir = cache::root().join(format!("fuzz-seeds-{}", key.hex()));
     if refresh || !dir.join("done").exists() {
         let tmp = dir.with_extension(format!("tmp{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir_all(&tmp)?;
+        let _ = fs::remove_dir_all(&tmp);
+        fs::create_dir_all(&tmp)?;
         let tiny = compile_tiny(sh, &tmp, nr)?;
         let script = tmp.join("fuzzseed.sh");
-        std::fs::write(&script, SEEDGEN)?;
+        fs::write(&script, SEEDGEN)?;
         let test = rootfs::GuestTest { name: "fuzzseed".into(), source: script, compile: false };
-        let gen = k.build_dir.join("usr/gen_init_cpio");
-        let base = rootfs::build(sh, &gen, &[test], nr)?;
-        extra_cpio(sh, &gen, &[("/bin/tiny", &tiny)], &tmp.join("extra.cpio"))?;
-        let initrd = tmp.join("initramfs.cpio");
-        concat(&base, &tmp.join("extra.cpio"), &initrd)?;
-        let boot = vm::Boot { kernel: k.bzimage.clone(), initrd, accel, append: vec![], mem_mib: 512, interactive: false };
+        let base = g.initramfs(&[test], false)?;
+        let initrd = with_files(g, &base, &[("/bin/tiny", &tiny)], &tmp)?;
+        let boot = g.boot(initrd)?;
         eprintln!("[fuzz] seed boot: making the seed images in the guest");
         let r = vm::run(&boot, Duration::from_secs(60), Duration::from_secs(300), false, &tmp.join("console.log"))?;
         if r.verdict != Verdict::Completed || !r.console.contains("ok 1 fuzzseed") {
@@ -184,17 +162,17 @@ fn seeds(sh: &Shell, k: &build::Kernel, nr: Option<u32>, accel: vm::Accel, refre
         }
         for (file, _, _) in SEEDS {
             let b = decode_seed(sh, &r.console, file, &tmp)?;
-            std::fs::write(tmp.join(file), b)?;
+            fs::write(tmp.join(file), b)?;
         }
-        std::fs::write(tmp.join("done"), "")?;
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::rename(&tmp, &dir)?;
+        fs::write(tmp.join("done"), "")?;
+        let _ = fs::remove_dir_all(&dir);
+        fs::rename(&tmp, &dir)?;
     }
     if refresh {
-        std::fs::copy(dir.join("tiny.kckpt"), root.join("tests/fuzz-seeds/tiny.kckpt"))?;
+        fs::copy(dir.join("tiny.kckpt"), root.join("tests/fuzz-seeds/tiny.kckpt"))?;
         eprintln!("[fuzz] wrote tests/fuzz-seeds/tiny.kckpt");
     }
-    SEEDS.iter().map(|(file, name, exp)| Seed::new(name, std::fs::read(dir.join(file))?, *exp)).collect()
+    SEEDS.iter().map(|(file, name, exp)| Seed::new(name, fs::read(dir.join(file))?, *exp)).collect()
 }
 
 /// What the guest reported, per mutant and overall.
@@ -239,9 +217,9 @@ pub fn parse_console(console: &str, n: usize) -> Outcome {
 
 /// The initramfs for test-vm: the normal one plus the short fuzz run's
 /// mutants of tests/fuzz-seeds/tiny.kckpt, cached by content.
-pub fn test_vm_initrd(sh: &Shell, gen: &Path, base: &Path) -> Result<PathBuf> {
+pub fn test_vm_initrd(g: &Guest, base: &Path) -> Result<PathBuf> {
     let seed = crate::repo_root().join("tests/fuzz-seeds/tiny.kckpt");
-    let seeds = [Seed::new("tiny", std::fs::read(&seed).context("tests/fuzz-seeds/tiny.kckpt")?, 42)?];
+    let seeds = [Seed::new("tiny", fs::read(&seed).context("tests/fuzz-seeds/tiny.kckpt")?, 42)?];
     let muts = mutate::generate(&seeds, TEST_VM_COUNT, TEST_VM_SEED);
     let kfz = mutate::encode_kfz(&seeds, &muts, TEST_VM_TIMEOUT_MS);
     let mut key = cache::Key::new("fuzz-initrd");
@@ -252,14 +230,10 @@ pub fn test_vm_initrd(sh: &Shell, gen: &Path, base: &Path) -> Result<PathBuf> {
     if out.exists() {
         return Ok(out);
     }
-    std::fs::create_dir_all(&dir)?;
+    fs::create_dir_all(&dir)?;
     let kfz_path = dir.join("mutants.kfz");
-    std::fs::write(&kfz_path, &kfz)?;
-    extra_cpio(sh, gen, &[("/fuzz/mutants.kfz", &kfz_path)], &dir.join("extra.cpio"))?;
-    let tmp = dir.join(format!("initramfs.cpio.tmp{}", std::process::id()));
-    concat(base, &dir.join("extra.cpio"), &tmp)?;
-    std::fs::rename(&tmp, &out)?;
-    Ok(out)
+    fs::write(&kfz_path, &kfz)?;
+    with_files(g, base, &[("/fuzz/mutants.kfz", &kfz_path)], &dir)
 }
 
 const CODES: [(char, &str); 7] = [
@@ -272,20 +246,12 @@ const CODES: [(char, &str); 7] = [
     ('P', "privilege gained"),
 ];
 
-pub fn run(a: &Args) -> Result<i32> {
-    crate::deps::ensure()?;
-    let sh = Shell::new()?;
-    let k = build::run(&build::Args::default())?;
-    let nr = rootfs::tree_checkpoint_nr(&k.tree)?;
-    let gen = k.build_dir.join("usr/gen_init_cpio");
+pub fn run(sh: &Shell, a: &Args) -> Result<i32> {
+    let g = Guest::new(sh, &a.guest)?;
     let tests: Vec<_> = rootfs::discover(&crate::repo_root().join("tests/guest"))?.into_iter().filter(|t| t.name == "fuzz_images").collect();
-    let base = rootfs::build(&sh, &gen, &tests, nr)?;
-    let accel = match a.accel {
-        Some(x) => x,
-        None if vm::probe_kvm(&k.bzimage, &base)? => vm::Accel::Kvm,
-        None => vm::Accel::Tcg,
-    };
-    let seeds = seeds(&sh, &k, nr, accel, a.refresh_seeds)?;
+    let base = g.initramfs(&tests, false)?;
+    let accel = g.accel(&base)?;
+    let seeds = seeds(&g, a.refresh_seeds)?;
     for s in &seeds {
         eprintln!("[fuzz] seed {:8} {:>8} bytes", s.name, s.bytes.len());
     }
@@ -299,23 +265,13 @@ pub fn run(a: &Args) -> Result<i32> {
         .collect();
     eprintln!("[fuzz] {} mutants, KFZ {} KiB, made and checked by the crate in {:.1}s", muts.len(), kfz.len() / 1024, t0.elapsed().as_secs_f64());
 
-    let work = cache::root().join("runs").join(format!("fuzz-{}-{}", a.seed, std::process::id()));
-    std::fs::create_dir_all(&work)?;
+    let work = g.work_dir(&format!("fuzz-{}", a.seed))?;
     let kfz_path = work.join("mutants.kfz");
-    std::fs::write(&kfz_path, &kfz)?;
-    extra_cpio(&sh, &gen, &[("/fuzz/mutants.kfz", &kfz_path)], &work.join("extra.cpio"))?;
-    let initrd = work.join("initramfs.cpio");
-    concat(&base, &work.join("extra.cpio"), &initrd)?;
+    fs::write(&kfz_path, &kfz)?;
+    let initrd = with_files(&g, &base, &[("/fuzz/mutants.kfz", &kfz_path)], &work)?;
     // The runner is one test: give it the whole run.
     let guest_secs = 120 + (a.count as u64 * (a.image_timeout_ms as u64 + 200)) / 1000;
-    let boot = vm::Boot {
-        kernel: k.bzimage.clone(),
-        initrd,
-        accel,
-        append: vec![format!("kckpt.timeout={guest_secs}")],
-        mem_mib: 512,
-        interactive: false,
-    };
+    let boot = g.boot(initrd)?.append(format!("kckpt.timeout={guest_secs}"));
     let log = work.join("console.log");
     eprintln!("[fuzz] accel {}, console log {}", accel.name(), log.display());
     let r = vm::run(&boot, Duration::from_secs(90), Duration::from_secs(guest_secs + 120), a.verbose, &log)?;
@@ -348,11 +304,11 @@ pub fn run(a: &Args) -> Result<i32> {
     }
     let repro = crate::repo_root().join("tests/fuzz-repro");
     for (i, why) in &keep {
-        std::fs::create_dir_all(&repro)?;
+        fs::create_dir_all(&repro)?;
         let m = &muts[*i];
         let stem = format!("s{}-m{}-{}-{}", a.seed, i, seeds[m.seed].name, why);
-        std::fs::write(repro.join(format!("{stem}.kckpt")), m.apply(&seeds[m.seed].bytes))?;
-        std::fs::write(repro.join(format!("{stem}.txt")), format!("fuzz-images --seed {} mutant {i} of seed {}: {why}\n{}\n", a.seed, seeds[m.seed].name, m.what.join("\n")))?;
+        fs::write(repro.join(format!("{stem}.kckpt")), m.apply(&seeds[m.seed].bytes))?;
+        fs::write(repro.join(format!("{stem}.txt")), format!("fuzz-images --seed {} mutant {i} of seed {}: {why}\n{}\n", a.seed, seeds[m.seed].name, m.what.join("\n")))?;
     }
     // The crate's validator against the kernel.
     let (mut ran_invalid, mut refused_valid) = (Vec::new(), Vec::new());
@@ -372,10 +328,10 @@ pub fn run(a: &Args) -> Result<i32> {
     }
     let oracle_dir = work.join("oracle");
     for &i in ran_invalid.iter().take(20).chain(refused_valid.iter().take(20)) {
-        std::fs::create_dir_all(&oracle_dir)?;
+        fs::create_dir_all(&oracle_dir)?;
         let m = &muts[i];
-        std::fs::write(oracle_dir.join(format!("m{i}.kckpt")), m.apply(&seeds[m.seed].bytes))?;
-        std::fs::write(oracle_dir.join(format!("m{i}.txt")), m.what.join("\n") + "\n")?;
+        fs::write(oracle_dir.join(format!("m{i}.kckpt")), m.apply(&seeds[m.seed].bytes))?;
+        fs::write(oracle_dir.join(format!("m{i}.txt")), m.what.join("\n") + "\n")?;
     }
 
     let oopses = o.taint_at.len().max(if problems.is_empty() { 0 } else { 1 });
@@ -417,7 +373,7 @@ pub fn run(a: &Args) -> Result<i32> {
         println!("  console log kept: {}", log.display());
         return Ok(1);
     }
-    let _ = std::fs::remove_file(&work.join("initramfs.cpio"));
+    let _ = fs::remove_file(&work.join("initramfs.cpio"));
     Ok(0)
 }
 

@@ -1,6 +1,8 @@
 //! A pure KTAP v1 parser: console text in, a tree of results out. Lines that
 //! are not KTAP (kernel messages interleaved on the console) are ignored.
 
+use std::sync::LazyLock;
+
 use regex::Regex;
 use serde::Serialize;
 
@@ -55,11 +57,14 @@ struct Level {
     pending_sub: Vec<TestResult>,
 }
 
+static HEADER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^(\s*)(KTAP|TAP) version (\d+)\s*$").unwrap());
+static PLAN: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^(\s*)1\.\.(\d+)\s*$").unwrap());
+static RESULT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^(\s*)(ok|not ok) (\d+)(?: -)? ?([^#]*?)\s*(?:#\s*(.*?))?\s*$").unwrap());
+static DIAG: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^(\s*)#\s?(.*)$").unwrap());
+
 pub fn parse(text: &str) -> Report {
-    let header = Regex::new(r"^(\s*)(KTAP|TAP) version (\d+)\s*$").unwrap();
-    let plan_re = Regex::new(r"^(\s*)1\.\.(\d+)\s*$").unwrap();
-    let result = Regex::new(r"^(\s*)(ok|not ok) (\d+)(?: -)? ?([^#]*?)\s*(?:#\s*(.*?))?\s*$").unwrap();
-    let diag = Regex::new(r"^(\s*)#\s?(.*)$").unwrap();
+    let (header, plan_re, result, diag) = (&*HEADER, &*PLAN, &*RESULT, &*DIAG);
 
     let mut rep = Report::default();
     // levels[0] is the top level; deeper ones are open subtests.

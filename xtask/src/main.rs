@@ -7,18 +7,25 @@ mod bench_cr;
 mod build;
 mod cache;
 mod config;
+mod cpio;
 mod deps;
+mod elf;
 mod export;
+mod flavor;
 mod fuzz_host;
 mod fuzz_images;
+mod guest;
+mod guest_tools;
 mod inspect;
 mod ktap;
 mod mutate;
 mod patch;
 mod pin;
+mod proc;
 mod rootfs;
 mod rust_objs;
 mod selftest;
+mod syscalls;
 mod test_vm;
 mod toolchain;
 mod verdict;
@@ -28,9 +35,15 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use xshell::Shell;
+
+/// The exit codes of every command (test-vm's own are in `test-vm --help`).
+const EXIT_CODES: &str = "exit codes: 0 ok, 1 failed (tests, gates, a benchmark's run), 2 error before a verdict \
+(build, setup, arguments); test-vm: 3 kernel panic, 4 Oops/BUG/WARNING, 5 hang, 6 timeout, 7 no isa-debug-exit.
+With --json, stdout holds only the JSON; progress goes to stderr.";
 
 #[derive(Parser)]
-#[command(name = "cargo xtask", about = "kckpt: checkpoint/restart for an i386 Linux guest")]
+#[command(name = "cargo xtask", about = "kckpt: checkpoint/restart for an i386 Linux guest", after_help = EXIT_CODES)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -51,11 +64,13 @@ enum Cmd {
     TestVm(test_vm::Args),
     /// Write the kernel series for the mailing list (nothing is sent).
     ExportPatches(export::Args),
+    /// Build cr's unit tests for i686 as the guest tools are and run them here.
+    TestGuestTools,
     /// Validate a kckpt image and print a summary (or --json).
     Inspect(inspect::Args),
-    /// Check that the harness tells panic, hang and test failure apart.
+    /// Check that the harness tells panic, hang, test failure and WARNING apart.
     Selftest,
-    /// Benchmarks (`harness`, `cr`).
+    /// Benchmarks: `harness`, `cr`.
     Bench(bench::Args),
     /// Mutate real images on the host, execute them in the guest as nobody.
     FuzzImages(fuzz_images::Args),
@@ -65,24 +80,33 @@ enum Cmd {
 
 fn main() {
     let cli = Cli::parse();
-    let res: Result<i32> = match cli.cmd {
-        Cmd::Deps => deps::run().map(|()| 0),
-        Cmd::BuildKernel(a) => build::run(&a).map(|_| 0),
-        Cmd::PinKernel { version } => pin::pin_kernel(&version).map(|()| 0),
-        Cmd::TestVm(a) => test_vm::run(&a),
-        Cmd::ExportPatches(a) => export::run(&a).map(|()| 0),
-        Cmd::Inspect(a) => inspect::run(&a).map(|()| 0),
-        Cmd::Selftest => selftest::run(),
-        Cmd::Bench(a) => bench::run(&a).map(|()| 0),
-        Cmd::FuzzImages(a) => fuzz_images::run(&a),
-        Cmd::FuzzHost(a) => fuzz_host::run(&a),
-    };
+    let res = Shell::new().map_err(anyhow::Error::from).and_then(|sh| dispatch(&sh, cli.cmd));
     match res {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::exit(2);
         }
+    }
+}
+
+fn dispatch(sh: &Shell, cmd: Cmd) -> Result<i32> {
+    match cmd {
+        Cmd::Deps => deps::run(sh).map(|()| 0),
+        Cmd::BuildKernel(a) => build::run(sh, &a).map(|k| {
+            // The one thing build-kernel says on stdout: the bzImage.
+            println!("{}", k.bzimage.display());
+            0
+        }),
+        Cmd::PinKernel { version } => pin::pin_kernel(sh, &version).map(|()| 0),
+        Cmd::TestVm(a) => test_vm::run(sh, &a),
+        Cmd::ExportPatches(a) => export::run(sh, &a).map(|()| 0),
+        Cmd::TestGuestTools => guest_tools::test(sh),
+        Cmd::Inspect(a) => inspect::run(&a).map(|()| 0),
+        Cmd::Selftest => selftest::run(sh),
+        Cmd::Bench(a) => bench::run(sh, &a).map(|()| 0),
+        Cmd::FuzzImages(a) => fuzz_images::run(sh, &a),
+        Cmd::FuzzHost(a) => fuzz_host::run(sh, &a),
     }
 }
 

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use fs_err as fs;
 use serde::{Deserialize, Serialize};
 use xshell::{cmd, Shell};
 
@@ -25,7 +26,7 @@ pub fn pin_path() -> PathBuf {
 impl Pin {
     pub fn load() -> Result<Pin> {
         let p = pin_path();
-        let text = std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
+        let text = fs::read_to_string(&p)?;
         Pin::parse(&text).with_context(|| format!("parsing {}", p.display()))
     }
 
@@ -54,7 +55,7 @@ fn served_versions(sh: &Shell, package: &str) -> Vec<String> {
 
 /// Download `package=version` into `dir`; returns the .deb path.
 fn apt_download(sh: &Shell, package: &str, version: &str, dir: &Path) -> Result<PathBuf> {
-    std::fs::create_dir_all(dir)?;
+    fs::create_dir_all(dir)?;
     let _d = sh.push_dir(dir);
     let spec = format!("{package}={version}");
     eprintln!("$ apt-get download {spec}");
@@ -72,7 +73,7 @@ fn apt_download(sh: &Shell, package: &str, version: &str, dir: &Path) -> Result<
             if versions.is_empty() { "none".into() } else { versions.join(", ") }
         );
     }
-    let deb = std::fs::read_dir(dir)?
+    let deb = fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| {
             let n = p.file_name().unwrap().to_string_lossy();
@@ -85,64 +86,62 @@ fn apt_download(sh: &Shell, package: &str, version: &str, dir: &Path) -> Result<
 /// Pull the tarball out of the .deb into `dest`.
 fn extract_tarball(sh: &Shell, deb: &Path, inner: &str, dest: &Path) -> Result<()> {
     let tmp = dest.with_extension("tmpdir");
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp)?;
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir_all(&tmp)?;
     cmd!(sh, "dpkg-deb -x {deb} {tmp}").quiet().run()?;
-    std::fs::rename(tmp.join(inner), dest).with_context(|| format!("{inner} not in {}", deb.display()))?;
-    std::fs::remove_dir_all(&tmp)?;
+    fs::rename(tmp.join(inner), dest).with_context(|| format!("{inner} not in {}", deb.display()))?;
+    fs::remove_dir_all(&tmp)?;
     Ok(())
 }
 
 /// Make sure the verified tarball is in the cache; returns its path.
-pub fn fetch(pin: &Pin) -> Result<PathBuf> {
+pub fn fetch(sh: &Shell, pin: &Pin) -> Result<PathBuf> {
     let tar = pin.tarball_path();
     if tar.exists() {
         return Ok(tar);
     }
-    let sh = Shell::new()?;
     let dl = cache::root().join("dl").join(format!("deb-{}", &pin.deb_sha256[..16]));
-    let _ = std::fs::remove_dir_all(&dl);
-    let deb = apt_download(&sh, &pin.package, &pin.version, &dl)?;
+    let _ = fs::remove_dir_all(&dl);
+    let deb = apt_download(sh, &pin.package, &pin.version, &dl)?;
     let got = cache::sha256_file(&deb)?;
     if got != pin.deb_sha256 {
-        std::fs::remove_dir_all(&dl)?;
+        fs::remove_dir_all(&dl)?;
         bail!(
             "sha256 mismatch for {}: pin says {}, download is {got}; nothing was built",
             deb.display(),
             pin.deb_sha256
         );
     }
-    extract_tarball(&sh, &deb, &pin.tarball, &tar)?;
+    extract_tarball(sh, &deb, &pin.tarball, &tar)?;
     let got = cache::sha256_file(&tar)?;
     if got != pin.tarball_sha256 {
-        std::fs::remove_file(&tar)?;
+        fs::remove_file(&tar)?;
         bail!("sha256 mismatch for {}: pin says {}, got {got}", pin.tarball, pin.tarball_sha256);
     }
-    std::fs::remove_dir_all(&dl)?;
+    fs::remove_dir_all(&dl)?;
     Ok(tar)
 }
 
 /// `cargo xtask pin-kernel --version V`: download V, hash it, rewrite the pin.
-pub fn pin_kernel(version: &str) -> Result<()> {
+pub fn pin_kernel(sh: &Shell, version: &str) -> Result<()> {
     let old = Pin::load()?;
-    let sh = Shell::new()?;
     let dl = cache::root().join("dl").join("pin-tmp");
-    let _ = std::fs::remove_dir_all(&dl);
-    let deb = apt_download(&sh, &old.package, version, &dl)?;
+    let _ = fs::remove_dir_all(&dl);
+    let deb = apt_download(sh, &old.package, version, &dl)?;
     let deb_sha256 = cache::sha256_file(&deb)?;
     let tar = dl.join("linux.tar.xz");
-    extract_tarball(&sh, &deb, &old.tarball, &tar)?;
+    extract_tarball(sh, &deb, &old.tarball, &tar)?;
     let tarball_sha256 = cache::sha256_file(&tar)?;
     let new = Pin { version: version.to_string(), deb_sha256, tarball_sha256, ..old };
     let cached = new.tarball_path();
-    std::fs::rename(&tar, &cached)?;
-    std::fs::remove_dir_all(&dl)?;
+    fs::rename(&tar, &cached)?;
+    fs::remove_dir_all(&dl)?;
     let text = format!(
         "# The kernel source kckpt builds on: exactly this Debian source package.\n\
          # `cargo xtask pin-kernel --version V` rewrites this file.\n{}",
         toml::to_string(&new)?
     );
-    std::fs::write(pin_path(), text)?;
+    fs::write(pin_path(), text)?;
     println!("pinned {} {} (deb sha256 {})", new.package, new.version, new.deb_sha256);
     Ok(())
 }
@@ -153,7 +152,7 @@ mod tests {
 
     #[test]
     fn parses_the_repo_pin() {
-        let pin = Pin::parse(&std::fs::read_to_string(pin_path()).unwrap()).unwrap();
+        let pin = Pin::parse(&fs::read_to_string(pin_path()).unwrap()).unwrap();
         assert_eq!(pin.package, "linux-source-6.12");
     }
 

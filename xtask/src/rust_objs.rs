@@ -1,10 +1,12 @@
 //! After a build: every object compiled from Rust must be ELF32 i386 and
 //! free of SSE/MMX instructions (the i386 kernel saves no such state around
-//! kernel code). Run by build-kernel; `cargo xtask check-rust-objs` alone.
+//! kernel code). Run by build-kernel after every build.
 
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 
 use anyhow::{bail, Result};
+use fs_err as fs;
 use regex::Regex;
 use xshell::{cmd, Shell};
 
@@ -26,17 +28,16 @@ pub fn rust_objects(build: &Path, tree: &Path) -> Vec<PathBuf> {
 
 /// SSE/MMX register operands in `objdump -d` output.
 pub fn simd_lines(disasm: &str) -> Vec<&str> {
-    let re = Regex::new(r"%(x|y|z)mm[0-9]+|%mm[0-7]\b").unwrap();
-    disasm.lines().filter(|l| re.is_match(l)).collect()
+    static RE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"%(x|y|z)mm[0-9]+|%mm[0-7]\b").unwrap());
+    disasm.lines().filter(|l| RE.is_match(l)).collect()
 }
 
-pub fn check(build: &Path, tree: &Path) -> Result<usize> {
-    let sh = Shell::new()?;
+pub fn check(sh: &Shell, build: &Path, tree: &Path) -> Result<usize> {
     let objs = rust_objects(build, tree);
     let mut bad = Vec::new();
     for o in &objs {
-        let bytes = std::fs::read(o)?;
-        if !crate::rootfs::is_elf32_i386(&bytes) {
+        let bytes = fs::read(o)?;
+        if !crate::elf::is_elf32_i386(&bytes) {
             bad.push(format!("{}: not ELF32 i386", o.display()));
             continue;
         }

@@ -1,73 +1,66 @@
-//! selftest: prove the harness tells its verdicts apart on real boots of
-//! the built kernel: a panicking guest, a silent (hung) guest, a failing
-//! `--run` test, and a WARNING line in the kernel log (through /dev/kmsg).
-//! Each must give its own verdict, quickly.
+//! selftest: prove on real boots that the harness tells its verdicts apart:
+//! a panic, a hang, a failing `--run` test, a WARNING in the kernel log, and
+//! a guest that powers itself off; each its own verdict, quickly.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
+use fs_err as fs;
 use xshell::Shell;
 
+use crate::cpio::Spec;
+use crate::guest::{self, Guest};
+use crate::test_vm::RunResult;
 use crate::verdict::Verdict;
-use crate::{build, cache, ktap, rootfs, test_vm, verdict, vm};
+use crate::vm::{self, Accel};
+use crate::{cache, rootfs};
 
-/// A one-off initramfs from spec lines (paths inside the spec are absolute).
-fn cpio(sh: &Shell, gen: &Path, name: &str, spec: &str) -> Result<PathBuf> {
-    let dir = cache::root().join("selftest");
-    std::fs::create_dir_all(&dir)?;
-    let spec_path = dir.join(format!("{name}.spec"));
-    std::fs::write(&spec_path, spec)?;
+/// A one-off initramfs from a spec, in the selftest directory.
+fn cpio(g: &Guest, dir: &std::path::Path, name: &str, spec: &Spec) -> Result<PathBuf> {
     let p = dir.join(format!("{name}.cpio"));
-    rootfs::gen_cpio(sh, gen, &spec_path, &p)?;
+    g.pack(spec, &p)?;
     Ok(p)
 }
 
-fn boot(k: &build::Kernel, initrd: PathBuf) -> vm::Boot {
-    vm::Boot { kernel: k.bzimage.clone(), initrd, accel: vm::Accel::Tcg, append: vec![], mem_mib: 256, interactive: false }
-}
-
-pub fn run() -> Result<i32> {
-    let sh = Shell::new()?;
-    let k = build::run(&build::Args::default())?;
-    let gen = k.build_dir.join("usr/gen_init_cpio");
-    // The guest helper programs need the syscall number (state.c does).
-    let nr = rootfs::tree_checkpoint_nr(&k.tree)?;
+pub fn run(sh: &Shell) -> Result<i32> {
+    // TCG: the verdicts' timings must not depend on the host's KVM.
+    let g = Guest::new(sh, &guest::Opts { accel: Some(Accel::Tcg), ..Default::default() })?;
+    let boot = |initrd: PathBuf| -> Result<vm::Boot> { Ok(g.boot(initrd)?.mem(256)) };
     let dir = cache::root().join("selftest");
-    std::fs::create_dir_all(&dir)?;
+    fs::create_dir_all(&dir)?;
     let mut results: Vec<(String, bool, String)> = Vec::new();
 
     // 1. No /init: the kernel panics; the verdict must be "panic", fast.
-    let initrd = cpio(&sh, &gen, "panic", "dir /dev 0755 0 0\nnod /dev/console 0600 0 0 c 5 1\n")?;
-    let r = vm::run(&boot(&k, initrd), Duration::from_secs(30), Duration::from_secs(60), false, &dir.join("panic.log"))?;
+    let mut spec = Spec::default();
+    spec.dir("/dev", 0o755).nod("/dev/console", 0o600, 5, 1);
+    let initrd = cpio(&g, &dir, "panic", &spec)?;
+    let r = vm::run(&boot(initrd)?, Duration::from_secs(30), Duration::from_secs(60), false, &dir.join("panic.log"))?;
     let ok = matches!(r.verdict, Verdict::Panic(_)) && r.secs < 20.0;
     results.push(("panic_is_a_panic".into(), ok, format!("{:?} after {:.1} s", r.verdict, r.secs)));
 
     // 2. An init that goes silent: the verdict must be "hang", after --hang.
-    let bb = crate::rootfs::busybox(&sh)?;
+    let bb = rootfs::busybox(sh)?;
     let init = dir.join("silent-init.sh");
-    std::fs::write(&init, "#!/bin/sh\necho going silent\nexec /bin/sleep 100000\n")?;
-    let spec = format!(
-        "dir /dev 0755 0 0\nnod /dev/console 0600 0 0 c 5 1\ndir /bin 0755 0 0\nfile /bin/busybox {} 0755 0 0\n\
-         slink /bin/sh busybox 0777 0 0\nslink /bin/sleep busybox 0777 0 0\nfile /init {} 0755 0 0\n",
-        bb.display(),
-        init.display()
-    );
-    let initrd = cpio(&sh, &gen, "hang", &spec)?;
-    let r = vm::run(&boot(&k, initrd), Duration::from_secs(5), Duration::from_secs(60), false, &dir.join("hang.log"))?;
+    fs::write(&init, "#!/bin/sh\necho going silent\nexec /bin/sleep 100000\n")?;
+    let mut spec = Spec::default();
+    spec.dir("/dev", 0o755).nod("/dev/console", 0o600, 5, 1).dir("/bin", 0o755).file("/bin/busybox", &bb);
+    spec.slink("/bin/sh", "busybox").slink("/bin/sleep", "busybox").file("/init", &init);
+    let initrd = cpio(&g, &dir, "hang", &spec)?;
+    let r = vm::run(&boot(initrd)?, Duration::from_secs(5), Duration::from_secs(60), false, &dir.join("hang.log"))?;
     let ok = r.verdict == Verdict::Hang(5) && r.console.contains("going silent");
     results.push(("silence_is_a_hang".into(), ok, format!("{:?} after {:.1} s", r.verdict, r.secs)));
 
     // 3. A --run script that exits 1 is a failed test, and test-vm says so.
     let fail = dir.join("fails.sh");
-    std::fs::write(&fail, "#!/bin/sh\necho failing on purpose\nexit 1\n")?;
+    fs::write(&fail, "#!/bin/sh\necho failing on purpose\nexit 1\n")?;
     let mut tests = vec![rootfs::extra_test(&fail, 1)?];
     tests.extend(rootfs::discover(&crate::repo_root().join("tests/guest"))?.into_iter().filter(|t| t.name == "hello"));
-    let initrd = rootfs::build(&sh, &gen, &tests, nr)?;
-    let r = vm::run(&boot(&k, initrd), Duration::from_secs(30), Duration::from_secs(120), false, &dir.join("fail.log"))?;
-    let rep = ktap::parse(&r.console);
-    let (code, failed) = test_vm::report(&rep, &r.verdict, &verdict::kernel_problems(&r.console), r.secs);
-    let ok = code == 1 && failed == 1 && rep.passed() == 1;
+    let initrd = g.initramfs(&tests, false)?;
+    let r = vm::run(&boot(initrd)?, Duration::from_secs(30), Duration::from_secs(120), false, &dir.join("fail.log"))?;
+    let res = RunResult::of(r.console, r.verdict, r.secs);
+    let (code, failed) = (res.outcome.code, res.outcome.failed);
+    let ok = code == 1 && failed == 1 && res.passed == 1;
     results.push(("run_exit_1_is_a_failure".into(), ok, format!("exit code {code}, {failed} failed")));
 
     // 4. A WARNING in the kernel log fails an otherwise green run (exit 4).
@@ -80,15 +73,26 @@ pub fn run() -> Result<i32> {
     // it reaches the console through printk as a WARN() would, which is
     // the path under test (console -> kernel_problems -> exit code 4).
     let warn = dir.join("warns.sh");
-    std::fs::write(&warn, "#!/bin/sh\necho 'WARNING: CPU: 0 PID: 1 at selftest/warn.c:1 selftest_warn+0x0/0x10' > /dev/kmsg\nsleep 1\nexit 0\n")?;
+    fs::write(&warn, "#!/bin/sh\necho 'WARNING: CPU: 0 PID: 1 at selftest/warn.c:1 selftest_warn+0x0/0x10' > /dev/kmsg\nsleep 1\nexit 0\n")?;
     let tests = vec![rootfs::extra_test(&warn, 1)?];
-    let initrd = rootfs::build(&sh, &gen, &tests, nr)?;
-    let r = vm::run(&boot(&k, initrd), Duration::from_secs(30), Duration::from_secs(120), false, &dir.join("warn.log"))?;
-    let rep = ktap::parse(&r.console);
-    let problems = verdict::kernel_problems(&r.console);
-    let (code, _) = test_vm::report(&rep, &r.verdict, &problems, r.secs);
-    let ok = code == 4 && rep.passed() == 1 && problems.iter().any(|p| p.contains("selftest/warn.c:1"));
+    let initrd = g.initramfs(&tests, false)?;
+    let r = vm::run(&boot(initrd)?, Duration::from_secs(30), Duration::from_secs(120), false, &dir.join("warn.log"))?;
+    let res = RunResult::of(r.console, r.verdict, r.secs);
+    let problems = &res.kernel_problems;
+    let code = res.outcome.code;
+    let ok = code == 4 && res.passed == 1 && problems.iter().any(|p| p.contains("selftest/warn.c:1"));
     results.push(("warning_in_log_is_a_kernel_problem".into(), ok, format!("exit code {code}, {} problem line(s)", problems.len())));
+
+    // 5. `poweroff` in the guest ends QEMU at once (no ACPI here: init
+    // answers to that name) instead of leaving a silent guest to the hang
+    // watchdog. The test that called it never reports: 1 failed.
+    let off = dir.join("poweroff.sh");
+    fs::write(&off, "#!/bin/sh\necho powering off\npoweroff\nsleep 20\necho still running\nexit 1\n")?;
+    let tests = vec![rootfs::extra_test(&off, 1)?];
+    let initrd = g.initramfs(&tests, false)?;
+    let r = vm::run(&boot(initrd)?, Duration::from_secs(15), Duration::from_secs(120), false, &dir.join("poweroff.log"))?;
+    let ok = r.verdict == Verdict::Completed && r.console.contains("powering off") && !r.console.contains("still running");
+    results.push(("poweroff_ends_the_guest".into(), ok, format!("{:?} after {:.1} s", r.verdict, r.secs)));
 
     println!("\nKTAP version 1\n1..{}", results.len());
     for (i, (name, ok, why)) in results.iter().enumerate() {

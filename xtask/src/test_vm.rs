@@ -1,20 +1,33 @@
-//! test-vm: build what is missing, boot the guest, parse KTAP from the
-//! console, and report one line per test plus `N passed, N failed`.
+//! test-vm: boot the guest with the tests, parse KTAP from the console,
+//! decide the exit code (a pure function of report, verdict and kernel log),
+//! print one line per test and `N passed, N failed`, or the same as --json.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
+use fs_err as fs;
 use serde::Serialize;
 use xshell::Shell;
 
+use crate::guest::{self, Guest};
 use crate::verdict::{self, Verdict};
-use crate::{build, cache, ktap, rootfs, vm};
+use crate::{cache, fuzz_images, ktap, rootfs, vm};
 
 /// Default per-test time limit in the guest, seconds.
 pub const TEST_TIMEOUT: u64 = 120;
 
-#[derive(clap::Args, Default, Clone)]
+/// Default whole-run limit and hang limit, seconds.
+pub const TIMEOUT: u64 = 600;
+pub const HANG: u64 = 45;
+
+/// test-vm's exit codes, for --help and the README.
+pub const EXIT_CODES: &str = "exit codes: 0 all passed, 1 test failures, 2 build or setup error, 3 kernel panic,
+            4 Oops/BUG/WARNING in the kernel log, 5 hang (no console output for --hang s),
+            6 global --timeout, 7 the guest did not exit through isa-debug-exit";
+
+#[derive(clap::Args, Clone)]
+#[command(after_help = EXIT_CODES)]
 pub struct Args {
     /// Run only tests whose name matches (glob, or substring).
     #[arg(long)]
@@ -29,113 +42,219 @@ pub struct Args {
     #[arg(long)]
     pub keep: bool,
     /// Whole-run time limit in seconds.
-    #[arg(long, default_value_t = 600)]
+    #[arg(long, default_value_t = TIMEOUT)]
     pub timeout: u64,
     /// Per-test time limit in the guest, seconds.
     #[arg(long, default_value_t = TEST_TIMEOUT)]
     pub test_timeout: u64,
     /// Seconds without console output that count as a hang.
-    #[arg(long, default_value_t = 45)]
+    #[arg(long, default_value_t = HANG)]
     pub hang: u64,
-    /// Accelerator; default: KVM when a probe boot proves it works, else TCG.
-    #[arg(long, value_enum)]
-    pub accel: Option<vm::Accel>,
-    /// Use this bzImage instead of building (harness tests, bisect).
+    /// Use this bzImage instead of the one built (harness tests).
     #[arg(long)]
     pub kernel: Option<PathBuf>,
-    /// Checkpoint at another syscall number (see build-kernel --syscall-nr).
-    #[arg(long)]
-    pub syscall_nr: Option<String>,
-    /// Echo the whole console while it runs.
+    /// Echo the whole console (to stderr) while it runs.
     #[arg(long, short)]
     pub verbose: bool,
+    /// Print the result as JSON on stdout (progress stays on stderr).
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub guest: guest::Opts,
+}
+
+/// The command line's defaults, for callers in this process (bench, export).
+impl Default for Args {
+    fn default() -> Args {
+        Args {
+            filter: None,
+            run: vec![],
+            shell: false,
+            keep: false,
+            timeout: TIMEOUT,
+            test_timeout: TEST_TIMEOUT,
+            hang: HANG,
+            kernel: None,
+            verbose: false,
+            json: false,
+            guest: guest::Opts::default(),
+        }
+    }
+}
+
+/// The exit code and the failure count of a run: the policy, kept pure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Outcome {
+    pub code: i32,
+    pub failed: usize,
+}
+
+/// 0 all passed, 1 test failures, 3 panic, 4 kernel problems, 5 hang,
+/// 6 timeout, 7 no isa-debug-exit (or no KTAP at all). A kernel problem
+/// fails an otherwise green or merely failing run; every non-zero code
+/// counts at least one failure.
+pub fn exit_code(rep: &ktap::Report, v: &Verdict, problems: &[String]) -> Outcome {
+    let mut failed = rep.failed() + rep.missing();
+    let mut code = match v {
+        Verdict::Completed => i32::from(failed > 0),
+        Verdict::Panic(_) => 3,
+        Verdict::Hang(_) => 5,
+        Verdict::Timeout(_) => 6,
+        Verdict::NoExit(_) => 7,
+    };
+    if !problems.is_empty() {
+        if code <= 1 {
+            code = 4;
+        }
+        failed += 1;
+    }
+    if !rep.header && code == 0 {
+        code = 7;
+    }
+    if code != 0 && failed == 0 {
+        failed = 1;
+    }
+    Outcome { code, failed }
+}
+
+/// Everything a run showed: what the printer, the JSON and the evidence use.
+#[derive(Serialize)]
+pub struct RunResult {
+    pub outcome: Outcome,
+    pub passed: usize,
+    pub skipped: usize,
+    pub verdict: Verdict,
+    pub kernel_problems: Vec<String>,
+    pub secs: f64,
+    pub accel: String,
+    pub kernel_key: String,
+    pub kernel_version: String,
+    pub report: ktap::Report,
+    #[serde(skip)]
+    pub console: String,
+    #[serde(skip)]
+    pub boot: Option<vm::Boot>,
+}
+
+impl RunResult {
+    pub fn of(console: String, verdict: Verdict, secs: f64) -> RunResult {
+        let report = ktap::parse(&console);
+        let kernel_problems = verdict::kernel_problems(&console);
+        RunResult {
+            outcome: exit_code(&report, &verdict, &kernel_problems),
+            passed: report.passed(),
+            skipped: report.skipped(),
+            verdict,
+            kernel_problems,
+            secs,
+            accel: String::new(),
+            kernel_key: String::new(),
+            kernel_version: String::new(),
+            report,
+            console,
+            boot: None,
+        }
+    }
+
+    /// `N passed, N failed[, N skipped]`.
+    pub fn summary(&self) -> String {
+        let mut s = format!("{} passed, {} failed", self.passed, self.outcome.failed);
+        if self.skipped > 0 {
+            s.push_str(&format!(", {} skipped", self.skipped));
+        }
+        s
+    }
+
+    /// The human report: KTAP with failures' diagnostics, verdict lines, summary.
+    pub fn text(&self) -> String {
+        let rep = &self.report;
+        let mut o = format!("KTAP version 1\n1..{}\n", rep.tests.len());
+        for t in &rep.tests {
+            if !t.ok {
+                for d in &t.diagnostics {
+                    o.push_str(&format!("# {d}\n"));
+                }
+            }
+            let dir = t.directive.as_deref().map(|d| format!(" # {d}")).unwrap_or_default();
+            o.push_str(&format!("{} {} {}{dir}\n", if t.ok { "ok" } else { "not ok" }, t.number, t.name));
+        }
+        for p in &rep.problems {
+            o.push_str(&format!("# ktap: {p}\n"));
+        }
+        match &self.verdict {
+            Verdict::Completed => {}
+            Verdict::Panic(l) => {
+                let l = verdict::panic_line(&format!("{l}\n")).unwrap_or_else(|| l.clone());
+                o.push_str(&format!("# VERDICT kernel panic: {l}\n"));
+            }
+            Verdict::Hang(s) => o.push_str(&format!("# VERDICT hang: no console output for {s} s\n")),
+            Verdict::Timeout(s) => o.push_str(&format!("# VERDICT timeout: run exceeded {s} s\n")),
+            Verdict::NoExit(m) => o.push_str(&format!("# VERDICT guest did not exit cleanly: {m}\n")),
+        }
+        if !self.kernel_problems.is_empty() {
+            o.push_str(&format!("# VERDICT kernel log has {} Oops/BUG/WARNING line(s):\n", self.kernel_problems.len()));
+            for p in &self.kernel_problems {
+                o.push_str(&format!("#   {p}\n"));
+            }
+        }
+        o.push_str(&format!("# run took {:.1} s\n{}\n", self.secs, self.summary()));
+        o
+    }
+}
+
+/// Which tests a run ran: evidence is keyed by kernel *and* selection, and
+/// only a full run (no filter, no extra tests, the built kernel) is what
+/// export-patches quotes.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Selection {
+    pub filter: Option<String>,
+    pub run: Vec<PathBuf>,
+    pub external_kernel: bool,
+}
+
+impl Selection {
+    pub fn of(a: &Args) -> Selection {
+        Selection { filter: a.filter.clone(), run: a.run.clone(), external_kernel: a.kernel.is_some() }
+    }
+
+    pub fn is_full(&self) -> bool {
+        *self == Selection::default()
+    }
+
+    /// The evidence file name for a run of kernel `key` with this selection.
+    pub fn evidence_name(&self, key: &str) -> String {
+        if self.is_full() {
+            return format!("{key}.json");
+        }
+        let mut k = cache::Key::new("selection");
+        k.part("filter", self.filter.as_deref().unwrap_or("").as_bytes());
+        for r in &self.run {
+            k.part("run", r.to_string_lossy().as_bytes());
+        }
+        k.part("external", &[u8::from(self.external_kernel)]);
+        format!("{key}-partial-{}.json", k.hex())
+    }
+}
+
+/// The evidence of the last full run of kernel `key`, if there is one.
+pub fn full_evidence_path(key: &str) -> PathBuf {
+    cache::root().join("evidence").join(Selection::default().evidence_name(key))
 }
 
 /// What a run showed, saved for export-patches' cover letter.
 #[derive(Serialize)]
-pub struct Evidence {
-    pub kernel_key: String,
-    pub kernel_version: String,
-    pub qemu: String,
-    pub accel: String,
-    pub passed: usize,
-    pub failed: usize,
-    pub verdict: String,
-    pub ktap: String,
-    /// The initramfs the run booted (bench harness boots the same one).
-    pub initrd: String,
-}
-
-pub fn run(a: &Args) -> Result<i32> {
-    crate::deps::ensure()?;
-    let sh = Shell::new()?;
-    let k = build::run(&build::Args { syscall_nr: a.syscall_nr.clone(), ..Default::default() })?;
-    let nr = rootfs::tree_checkpoint_nr(&k.tree)?;
-    let features = rootfs::Features::of_tree(&k.tree)?;
-    let (bzimage, build_dir, key, version) = match &a.kernel {
-        Some(ext) => (std::fs::canonicalize(ext)?, k.build_dir, "external".to_string(), String::new()),
-        None => (k.bzimage, k.build_dir, k.key, k.version),
-    };
-    let mut tests = rootfs::discover(&crate::repo_root().join("tests/guest"))?;
-    for (i, f) in a.run.iter().enumerate() {
-        tests.push(rootfs::extra_test(f, i + 1)?);
-    }
-    let t0 = std::time::Instant::now();
-    let initrd = rootfs::build_with(&sh, &build_dir.join("usr/gen_init_cpio"), &tests, nr, Some(&features))?;
-    // The short fuzz run's mutants (tests/guest/fuzz_images.c reads them).
-    let initrd = crate::fuzz_images::test_vm_initrd(&sh, &build_dir.join("usr/gen_init_cpio"), &initrd)?;
-    eprintln!("[rootfs] {} tests, {} ({:.1}s)", tests.len(), initrd.display(), t0.elapsed().as_secs_f64());
-    let accel = match a.accel {
-        Some(x) => x,
-        None if vm::probe_kvm(&bzimage, &initrd)? => vm::Accel::Kvm,
-        None => {
-            eprintln!("[vm] KVM probe boot printed nothing: using TCG");
-            vm::Accel::Tcg
-        }
-    };
-    let mut append = vec![format!("kckpt.timeout={}", a.test_timeout)];
-    if let Some(f) = &a.filter {
-        append.push(format!("kckpt.filter={f}"));
-    }
-    let boot = vm::Boot { kernel: bzimage, initrd, accel, append, mem_mib: 512, interactive: a.shell };
-    if a.shell {
-        let mut b = boot.clone();
-        b.append.push("kckpt.shell=1".into());
-        return vm::interactive(&b);
-    }
-    let work = cache::root().join("runs").join(format!("{}-{}", chrono_stamp(), std::process::id()));
-    std::fs::create_dir_all(&work)?;
-    let log = work.join("console.log");
-    eprintln!("[vm] accel {}, console log {}", accel.name(), log.display());
-    let r = vm::run(&boot, Duration::from_secs(a.hang), Duration::from_secs(a.timeout), a.verbose, &log)?;
-    let rep = ktap::parse(&r.console);
-    let problems = verdict::kernel_problems(&r.console);
-    let code = report(&rep, &r.verdict, &problems, r.secs);
-    let ev = Evidence {
-        kernel_key: key.clone(),
-        kernel_version: version,
-        qemu: vm::qemu_version()?,
-        accel: accel.name().into(),
-        passed: rep.passed(),
-        failed: code.1,
-        verdict: format!("{:?}", r.verdict),
-        ktap: ktap_lines(&r.console),
-        initrd: boot.initrd.display().to_string(),
-    };
-    let evdir = cache::root().join("evidence");
-    std::fs::create_dir_all(&evdir)?;
-    std::fs::write(evdir.join(format!("{key}.json")), serde_json::to_string_pretty(&ev)?)?;
-    if a.keep || code.0 != 0 {
-        eprintln!("console log kept: {}", log.display());
-    } else {
-        let _ = std::fs::remove_dir_all(&work);
-    }
-    Ok(code.0)
-}
-
-fn chrono_stamp() -> String {
-    let s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    s.to_string()
+struct Evidence<'a> {
+    kernel_key: &'a str,
+    kernel_version: &'a str,
+    qemu: String,
+    accel: &'a str,
+    passed: usize,
+    failed: usize,
+    verdict: String,
+    ktap: String,
+    /// The initramfs the run booted.
+    initrd: String,
+    full_run: bool,
 }
 
 /// The KTAP part of the console (from the header on, KTAP lines only).
@@ -153,65 +272,166 @@ pub fn ktap_lines(console: &str) -> String {
     out
 }
 
-/// Print the report; returns (exit code, failed count).
-pub fn report(rep: &ktap::Report, v: &Verdict, problems: &[String], secs: f64) -> (i32, usize) {
-    println!("KTAP version 1");
-    println!("1..{}", rep.tests.len());
-    for t in &rep.tests {
-        if !t.ok {
-            for d in &t.diagnostics {
-                println!("# {d}");
-            }
-        }
-        let dir = t.directive.as_deref().map(|d| format!(" # {d}")).unwrap_or_default();
-        println!("{} {} {}{dir}", if t.ok { "ok" } else { "not ok" }, t.number, t.name);
+/// The tests of this run: tests/guest plus `--run` files (checked here,
+/// before anything is built).
+pub fn tests_of(a: &Args) -> Result<Vec<rootfs::GuestTest>> {
+    let mut tests = rootfs::discover(&crate::repo_root().join("tests/guest"))?;
+    for (i, f) in a.run.iter().enumerate() {
+        tests.push(rootfs::extra_test(f, i + 1)?);
     }
-    let mut failed = rep.failed() + rep.missing();
-    let mut code = if failed > 0 { 1 } else { 0 };
-    for p in &rep.problems {
-        println!("# ktap: {p}");
+    Ok(tests)
+}
+
+/// Build the initramfs, boot, and judge; record the evidence.
+pub fn execute(g: &Guest, a: &Args, tests: &[rootfs::GuestTest]) -> Result<RunResult> {
+    let t0 = std::time::Instant::now();
+    let initrd = g.initramfs(tests, true)?;
+    // The short fuzz run's mutants (tests/guest/fuzz_images.c reads them).
+    let initrd = fuzz_images::test_vm_initrd(g, &initrd)?;
+    eprintln!("[rootfs] {} tests, {} ({:.1}s)", tests.len(), initrd.display(), t0.elapsed().as_secs_f64());
+    let mut boot = g.boot(initrd)?.append(format!("kckpt.timeout={}", a.test_timeout));
+    if let Some(f) = &a.filter {
+        boot = boot.append(format!("kckpt.filter={f}"));
     }
-    match v {
-        Verdict::Completed => {}
-        Verdict::Panic(l) => {
-            let l = verdict::panic_line(&format!("{l}\n")).unwrap_or_else(|| l.clone());
-            println!("# VERDICT kernel panic: {l}");
-            code = 3;
-        }
-        Verdict::Hang(s) => {
-            println!("# VERDICT hang: no console output for {s} s");
-            code = 5;
-        }
-        Verdict::Timeout(s) => {
-            println!("# VERDICT timeout: run exceeded {s} s");
-            code = 6;
-        }
-        Verdict::NoExit(m) => {
-            println!("# VERDICT guest did not exit cleanly: {m}");
-            code = 7;
-        }
-    }
-    if !problems.is_empty() {
-        println!("# VERDICT kernel log has {} Oops/BUG/WARNING line(s):", problems.len());
-        for p in problems {
-            println!("#   {p}");
-        }
-        if code == 0 || code == 1 {
-            code = 4;
-        }
-        failed += 1;
-    }
-    if !rep.header && code == 0 {
-        code = 7;
-    }
-    if code != 0 && failed == 0 {
-        failed = 1;
-    }
-    println!("# run took {secs:.1} s");
-    if rep.skipped() > 0 {
-        println!("{} passed, {} failed, {} skipped", rep.passed(), failed, rep.skipped());
+    let work = g.work_dir("test-vm")?;
+    let log = work.join("console.log");
+    eprintln!("[vm] accel {}, console log {}", boot.accel.name(), log.display());
+    let r = vm::run(&boot, Duration::from_secs(a.hang), Duration::from_secs(a.timeout), a.verbose, &log)?;
+    let mut res = RunResult::of(r.console, r.verdict, r.secs);
+    res.accel = boot.accel.name().into();
+    res.kernel_key = g.kernel.key.clone();
+    res.kernel_version = g.kernel.version.clone();
+    let sel = Selection::of(a);
+    let ev = Evidence {
+        kernel_key: &res.kernel_key,
+        kernel_version: &res.kernel_version,
+        qemu: vm::qemu_version(g.sh)?,
+        accel: &res.accel,
+        passed: res.passed,
+        failed: res.outcome.failed,
+        verdict: format!("{:?}", res.verdict),
+        ktap: ktap_lines(&res.console),
+        initrd: boot.initrd.display().to_string(),
+        full_run: sel.is_full(),
+    };
+    let evdir = cache::root().join("evidence");
+    fs::create_dir_all(&evdir)?;
+    fs::write(evdir.join(sel.evidence_name(&res.kernel_key)), serde_json::to_string_pretty(&ev)?)?;
+    if a.keep || res.outcome.code != 0 {
+        eprintln!("console log kept: {}", log.display());
     } else {
-        println!("{} passed, {} failed", rep.passed(), failed);
+        let _ = fs::remove_dir_all(&work);
     }
-    (code, failed)
+    res.boot = Some(boot);
+    Ok(res)
+}
+
+pub fn run(sh: &Shell, a: &Args) -> Result<i32> {
+    // Arguments first: a wrong --run path or a --shell with --json needs no kernel.
+    let tests = tests_of(a)?;
+    if a.shell && a.json {
+        bail!("--shell and --json do not go together");
+    }
+    let mut g = Guest::new(sh, &a.guest)?;
+    if let Some(k) = &a.kernel {
+        g.use_bzimage(k)?;
+    }
+    if a.shell {
+        let initrd = g.initramfs(&tests, true)?;
+        let boot = g.boot(initrd)?.append(format!("kckpt.timeout={}", a.test_timeout)).append("kckpt.shell=1").interactive();
+        return vm::interactive(&boot);
+    }
+    let res = execute(&g, a, &tests)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&res)?);
+    } else {
+        print!("{}", res.text());
+    }
+    Ok(res.outcome.code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn judge(fixture: &str, v: Verdict) -> RunResult {
+        let p = crate::repo_root().join("tests/fixtures").join(fixture);
+        RunResult::of(std::fs::read_to_string(p).unwrap(), v, 1.0)
+    }
+
+    #[test]
+    fn every_verdict_has_its_exit_code() {
+        let cases = [
+            ("console-pass.log", Verdict::Completed, 0, 0),
+            ("console-fail.log", Verdict::Completed, 1, 1),
+            ("console-panic.log", Verdict::Panic("Kernel panic - not syncing: No working init found.".into()), 3, 1),
+            ("console-warning.log", Verdict::Completed, 4, 1),
+            ("console-hang.log", Verdict::Hang(45), 5, 2),
+            ("console-timeout.log", Verdict::Timeout(600), 6, 1),
+            ("console-noexit.log", Verdict::NoExit("qemu exited with status 0".into()), 7, 1),
+            ("console-noktap.log", Verdict::Completed, 7, 1),
+        ];
+        for (f, v, code, failed) in cases {
+            let r = judge(f, v);
+            assert_eq!(r.outcome, Outcome { code, failed }, "{f}");
+        }
+    }
+
+    #[test]
+    fn a_kernel_problem_does_not_hide_a_panic() {
+        let rep = ktap::parse("KTAP version 1\n1..1\nok 1 a\n");
+        assert_eq!(exit_code(&rep, &Verdict::Panic("x".into()), &["WARNING: x".into()]).code, 3);
+        assert_eq!(exit_code(&rep, &Verdict::Completed, &["WARNING: x".into()]), Outcome { code: 4, failed: 1 });
+    }
+
+    #[test]
+    fn printer_and_json_say_the_same() {
+        let r = judge("console-fail.log", Verdict::Completed);
+        let t = r.text();
+        assert!(t.contains("# failing on purpose\nnot ok 2 zz-run1-fails_sh # exit status 1\n"), "{t}");
+        assert!(t.ends_with("1 passed, 1 failed\n"), "{t}");
+        let j: serde_json::Value = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(j["outcome"]["code"], 1);
+        assert_eq!(j["passed"], 1);
+        assert_eq!(j["verdict"]["verdict"], "completed");
+        assert_eq!(j["report"]["tests"][1]["name"], "zz-run1-fails_sh");
+        let h = judge("console-hang.log", Verdict::Hang(45));
+        assert!(h.text().contains("# VERDICT hang: no console output for 45 s\n"));
+    }
+
+    #[test]
+    fn only_a_full_run_is_evidence_for_export() {
+        let full = Selection::default();
+        assert_eq!(full.evidence_name("k"), "k.json");
+        let filtered = Selection { filter: Some("cr_*".into()), ..Default::default() };
+        let extra = Selection { run: vec!["/x.sh".into()], ..Default::default() };
+        let ext = Selection { external_kernel: true, ..Default::default() };
+        let names = [filtered.evidence_name("k"), extra.evidence_name("k"), ext.evidence_name("k")];
+        for n in &names {
+            assert_ne!(n, "k.json");
+            assert!(n.starts_with("k-partial-"));
+        }
+        assert_ne!(names[0], names[1]);
+        assert!(full_evidence_path("k").ends_with("evidence/k.json"));
+    }
+
+    #[test]
+    fn defaults_in_process_are_the_command_lines() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            a: Args,
+        }
+        let (c, d) = (Cli::parse_from(["test-vm"]).a, Args::default());
+        assert_eq!((c.timeout, c.test_timeout, c.hang), (d.timeout, d.test_timeout, d.hang));
+        assert_eq!((c.filter, c.run, c.guest.flavor), (d.filter, d.run, d.guest.flavor));
+    }
+
+    #[test]
+    fn run_paths_are_checked_before_any_build() {
+        let a = Args { run: vec!["/nonexistent/kckpt-test".into()], ..Default::default() };
+        let e = tests_of(&a).unwrap_err();
+        assert!(format!("{e:#}").contains("/nonexistent/kckpt-test"), "{e:#}");
+    }
 }

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
+use fs_err as fs;
 use serde::Deserialize;
 use xshell::{cmd, Shell};
 
@@ -19,10 +20,17 @@ pub struct Toolchain {
     pub bindgen_version: String,
 }
 
+/// gcc's and the Rust toolchain's versions in one line, for cache keys.
+pub fn toolchain_id(sh: &Shell) -> String {
+    let gcc = cmd!(sh, "gcc --version").quiet().read().unwrap_or_default();
+    let rust = Toolchain::load().map(|t| t.id()).unwrap_or_default();
+    format!("{} / {rust}", gcc.lines().next().unwrap_or(""))
+}
+
 impl Toolchain {
     pub fn load() -> Result<Toolchain> {
         let p = crate::repo_root().join("kernel-config/toolchain.toml");
-        Ok(toml::from_str(&std::fs::read_to_string(&p).with_context(|| p.display().to_string())?)?)
+        Ok(toml::from_str(&fs::read_to_string(&p)?)?)
     }
 
     fn tools_dir(&self) -> PathBuf {

@@ -1,9 +1,13 @@
 //! Verdicts from the kernel log: panic, oops/BUG/WARNING, and the run
 //! outcomes (hang, timeout) — each its own verdict, never folded into "failed".
 
-use regex::Regex;
+use std::sync::LazyLock;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+use regex::Regex;
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "verdict", content = "detail", rename_all = "snake_case")]
 pub enum Verdict {
     /// Tests ran and the guest powered off through isa-debug-exit.
     Completed,
@@ -19,11 +23,13 @@ pub enum Verdict {
 
 /// Kernel-log problems found anywhere in the console (Oops, BUG, WARNING…).
 pub fn kernel_problems(log: &str) -> Vec<String> {
-    let re = Regex::new(
-        r"(?m)^.*?(Oops: |BUG: |WARNING: |general protection fault|kernel BUG at|Unable to handle kernel|UBSAN: |KASAN: |watchdog: BUG: soft lockup|INFO: task .* blocked for more than).*$",
-    )
-    .unwrap();
-    re.find_iter(log).map(|m| m.as_str().trim_end_matches('\r').to_string()).collect()
+    static RE: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(
+            r"(?m)^.*?(Oops: |BUG: |WARNING: |general protection fault|kernel BUG at|Unable to handle kernel|UBSAN: |KASAN: |watchdog: BUG: soft lockup|INFO: task .* blocked for more than).*$",
+        )
+        .unwrap()
+    });
+    RE.find_iter(log).map(|m| m.as_str().trim_end_matches('\r').to_string()).collect()
 }
 
 /// The panic message, if the kernel panicked.

@@ -2,15 +2,15 @@
 //! (the device node is not trusted), hang and timeout watchdogs, and the
 //! guest's verdict from isa-debug-exit.
 
-use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc::{channel, RecvTimeoutError};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use fs_err as fs;
+use xshell::{cmd, Shell};
 
-use crate::{cache, verdict::Verdict};
+use crate::{cache, proc, verdict::Verdict};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Accel {
@@ -39,6 +39,27 @@ pub struct Boot {
 }
 
 impl Boot {
+    /// The one constructor: 512 MiB, no extra command line, on the serial console.
+    pub fn new(kernel: PathBuf, initrd: PathBuf, accel: Accel) -> Boot {
+        Boot { kernel, initrd, accel, append: vec![], mem_mib: 512, interactive: false }
+    }
+
+    pub fn mem(mut self, mib: u32) -> Boot {
+        self.mem_mib = mib;
+        self
+    }
+
+    /// Add a kernel command-line word (`kckpt.timeout=…`, …).
+    pub fn append(mut self, word: impl Into<String>) -> Boot {
+        self.append.push(word.into());
+        self
+    }
+
+    pub fn interactive(mut self) -> Boot {
+        self.interactive = true;
+        self
+    }
+
     pub fn args(&self) -> Vec<String> {
         let mut a: Vec<String> = vec![
             "-accel".into(),
@@ -81,124 +102,84 @@ pub struct Run {
     pub secs: f64,
 }
 
-/// Boot and watch the console. `hang`: no output for this long; `timeout`:
-/// whole run. A panic ends the run as soon as it is printed.
+/// The verdict of a run from how QEMU ended and the panic line, if any.
+pub fn verdict_of(end: &proc::End, panic: Option<String>) -> Verdict {
+    match (end, panic) {
+        (_, Some(l)) => Verdict::Panic(l),
+        (proc::End::Hang(d), None) => Verdict::Hang(d.as_secs()),
+        (proc::End::Timeout(d), None) => Verdict::Timeout(d.as_secs()),
+        (proc::End::Exited(Some(c)), None) if *c == debug_exit_status(0) || *c == debug_exit_status(1) => Verdict::Completed,
+        (proc::End::Exited(Some(c)), None) => Verdict::NoExit(format!("qemu exited with status {c} without the guest's exit code")),
+        (proc::End::Exited(None), None) => Verdict::NoExit("qemu ended by a signal".into()),
+        (proc::End::Stopped, None) => Verdict::NoExit("qemu stopped by the harness".into()),
+    }
+}
+
+/// Boot and watch the console (written to `log`). `hang`: no output for this
+/// long; `timeout`: whole run. A panic ends the run once the kernel has had
+/// two quiet seconds to print its trace. `echo` copies the console to stderr.
 pub fn run(boot: &Boot, hang: Duration, timeout: Duration, echo: bool, log: &Path) -> Result<Run> {
     let args = boot.args();
-    eprintln!("$ qemu-system-i386 {}", args.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" "));
+    eprintln!("$ {}", proc::shell_line("qemu-system-i386", &args));
     let start = Instant::now();
-    let mut child = Command::new("qemu-system-i386")
-        .args(&args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("starting qemu-system-i386")?;
-    let (tx, rx) = channel::<String>();
-    let out = child.stdout.take().unwrap();
-    let err = child.stderr.take().unwrap();
-    let tx2 = tx.clone();
-    std::thread::spawn(move || {
-        for l in std::io::BufReader::new(out).split(b'\n').map_while(Result::ok) {
-            let _ = tx.send(String::from_utf8_lossy(&l).trim_end_matches('\r').to_string());
-        }
-    });
-    std::thread::spawn(move || {
-        for l in std::io::BufReader::new(err).lines().map_while(Result::ok) {
-            let _ = tx2.send(format!("qemu: {l}"));
-        }
-    });
-    let mut logf = std::fs::File::create(log)?;
+    let _ = fs::remove_file(log);
     let mut console = String::new();
-    let mut last = Instant::now();
-    let mut verdict = None;
-    loop {
-        match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok(l) => {
-                last = Instant::now();
-                if echo {
-                    println!("{l}");
-                }
-                writeln!(logf, "{l}")?;
-                console.push_str(&l);
-                console.push('\n');
-                if l.contains("Kernel panic - not syncing") && verdict.is_none() {
-                    // Give the kernel a moment to print the rest of the trace.
-                    verdict = Some(Verdict::Panic(l.clone()));
-                }
-            }
-            Err(RecvTimeoutError::Disconnected) => break,
-            Err(RecvTimeoutError::Timeout) => {}
+    let mut panic = None;
+    let limits = proc::Limits { hang: Some(hang), timeout: Some(timeout) };
+    let end = proc::stream(duct::cmd("qemu-system-i386", &args), log, limits, |ev| {
+        let proc::Event::Line(l) = ev else { return proc::Flow::Go };
+        if echo {
+            eprintln!("{l}");
         }
-        if verdict.is_none() && last.elapsed() > hang {
-            verdict = Some(Verdict::Hang(hang.as_secs()));
+        console.push_str(l);
+        console.push('\n');
+        if l.contains("Kernel panic - not syncing") {
+            panic = Some(l.to_string());
+            return proc::Flow::StopWhenQuiet(Duration::from_secs(2));
         }
-        if verdict.is_none() && start.elapsed() > timeout {
-            verdict = Some(Verdict::Timeout(timeout.as_secs()));
-        }
-        if let Some(v) = &verdict {
-            let grace = if matches!(v, Verdict::Panic(_)) { 2 } else { 0 };
-            if last.elapsed() >= Duration::from_secs(grace) || matches!(v, Verdict::Hang(_) | Verdict::Timeout(_)) {
-                let _ = child.kill();
-                break;
-            }
-        }
-    }
-    let status = child.wait()?;
-    let verdict = verdict.unwrap_or_else(|| match status.code() {
-        Some(c) if c == debug_exit_status(0) || c == debug_exit_status(1) => Verdict::Completed,
-        Some(c) => Verdict::NoExit(format!("qemu exited with status {c} without the guest's exit code")),
-        None => Verdict::NoExit(format!("qemu ended by {status}")),
-    });
-    Ok(Run { verdict, console, secs: start.elapsed().as_secs_f64() })
+        proc::Flow::Go
+    })
+    .context("running qemu-system-i386")?;
+    Ok(Run { verdict: verdict_of(&end, panic), console, secs: start.elapsed().as_secs_f64() })
 }
 
-/// Interactive boot (`--shell`): the console is the terminal.
+/// Interactive boot (`--shell`): the console is the terminal. (std's
+/// Command, not xshell's: xshell gives every command an empty stdin.)
 pub fn interactive(boot: &Boot) -> Result<i32> {
-    let st = Command::new("qemu-system-i386").args(boot.args()).status()?;
-    Ok(st.code().unwrap_or(1))
-}
-
-fn shell_quote(s: &str) -> String {
-    if s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_=./,:".contains(&b)) {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
+    let st = Command::new("qemu-system-i386").args(boot.args()).status().context("running qemu-system-i386")?;
+    // `exit` or `poweroff` in the guest: QEMU says 1 for the guest's 0.
+    Ok(match st.code() {
+        Some(c) if c == debug_exit_status(0) => 0,
+        Some(c) => c,
+        None => 1,
+    })
 }
 
 /// `qemu-system-i386 --version`, first line.
-pub fn qemu_version() -> Result<String> {
-    let o = Command::new("qemu-system-i386").arg("--version").output()?;
-    Ok(String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or("").to_string())
+pub fn qemu_version(sh: &Shell) -> Result<String> {
+    let v = cmd!(sh, "qemu-system-i386 --version").quiet().read()?;
+    Ok(v.lines().next().unwrap_or("").to_string())
 }
 
 /// Does KVM really run this guest? Boot it for a few seconds and look for
 /// the kernel's banner. The answer is cached per host kernel, QEMU and bzImage.
-pub fn probe_kvm(kernel: &Path, initrd: &Path) -> Result<bool> {
+pub fn probe_kvm(sh: &Shell, kernel: &Path, initrd: &Path) -> Result<bool> {
     if !Path::new("/dev/kvm").exists() {
         return Ok(false);
     }
     let mut k = cache::Key::new("kvm-probe");
-    k.part("qemu", qemu_version()?.as_bytes());
-    k.part("host", std::fs::read_to_string("/proc/version").unwrap_or_default().as_bytes());
+    k.part("qemu", qemu_version(sh)?.as_bytes());
+    k.part("host", fs::read_to_string("/proc/version").unwrap_or_default().as_bytes());
     k.part("kernel", cache::sha256_file(kernel)?.as_bytes());
     let file = cache::root().join(format!("kvm-probe-{}", k.hex()));
-    if let Ok(s) = std::fs::read_to_string(&file) {
+    if let Ok(s) = fs::read_to_string(&file) {
         return Ok(s.trim() == "yes");
     }
-    let boot = Boot {
-        kernel: kernel.into(),
-        initrd: initrd.into(),
-        accel: Accel::Kvm,
-        append: vec!["kckpt.filter=__none__".into()],
-        mem_mib: 128,
-        interactive: false,
-    };
+    let boot = Boot::new(kernel.into(), initrd.into(), Accel::Kvm).mem(128).append("kckpt.filter=__none__");
     let log = cache::root().join("kvm-probe.log");
     let r = run(&boot, Duration::from_secs(4), Duration::from_secs(8), false, &log)?;
     let ok = r.console.contains("Linux version") && r.verdict == Verdict::Completed;
-    std::fs::write(&file, if ok { "yes" } else { "no" })?;
+    fs::write(&file, if ok { "yes" } else { "no" })?;
     Ok(ok)
 }
 
@@ -208,14 +189,7 @@ mod tests {
 
     #[test]
     fn boot_plan_has_exit_device_and_console() {
-        let b = Boot {
-            kernel: "/k".into(),
-            initrd: "/i".into(),
-            accel: Accel::Tcg,
-            append: vec!["kckpt.filter=x".into()],
-            mem_mib: 256,
-            interactive: false,
-        };
+        let b = Boot::new("/k".into(), "/i".into(), Accel::Tcg).mem(256).append("kckpt.filter=x");
         let a = b.args();
         assert!(a.contains(&"isa-debug-exit,iobase=0xf4,iosize=0x04".to_string()));
         assert!(a.contains(&"-no-reboot".to_string()));
@@ -223,5 +197,16 @@ mod tests {
         assert!(append.contains("console=ttyS0") && append.contains("panic=-1") && append.ends_with("kckpt.filter=x"));
         assert_eq!(debug_exit_status(0), 1);
         assert_eq!(debug_exit_status(1), 3);
+    }
+
+    #[test]
+    fn verdict_from_how_qemu_ended() {
+        let s = Duration::from_secs(5);
+        assert_eq!(verdict_of(&proc::End::Exited(Some(1)), None), Verdict::Completed);
+        assert_eq!(verdict_of(&proc::End::Exited(Some(3)), None), Verdict::Completed);
+        assert!(matches!(verdict_of(&proc::End::Exited(Some(0)), None), Verdict::NoExit(_)));
+        assert_eq!(verdict_of(&proc::End::Hang(s), None), Verdict::Hang(5));
+        assert_eq!(verdict_of(&proc::End::Timeout(s), None), Verdict::Timeout(5));
+        assert_eq!(verdict_of(&proc::End::Stopped, Some("Kernel panic".into())), Verdict::Panic("Kernel panic".into()));
     }
 }

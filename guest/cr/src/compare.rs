@@ -22,7 +22,7 @@ use kckpt_image::{Image, MM_NAMES, REG_NAMES};
 
 use crate::error::{CrError, Result};
 
-const O_CLOEXEC: u32 = 0o2000000;
+const O_CLOEXEC: u32 = libc::O_CLOEXEC as u32;
 
 fn load(path: &str) -> Result<(Image, Vec<u8>)> {
     let bytes = std::fs::read(path).map_err(|e| CrError::Os(format!("read {path}"), e))?;

@@ -6,8 +6,11 @@ use std::ffi::CString;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 
-use crate::elf::Image;
+use kckpt_image::consts::{NT_PRSTATUS, PRSTATUS_REG_OFF};
+use kckpt_image::{Image, Limits};
+
 use crate::error::{CrError, Result};
+use crate::sys;
 
 /// The checkpoint syscall number, from the generated header's value.
 pub const NR_CHECKPOINT: u32 = match option_env!("KCKPT_NR_CHECKPOINT") {
@@ -31,36 +34,11 @@ const ERESTARTNOINTR: i32 = 513;
 const ERESTARTNOHAND: i32 = 514;
 const ERESTART_RESTARTBLOCK: i32 = 516;
 
-pub(crate) type Regs = libc::user_regs_struct;
-
-pub(crate) fn ptrace(req: libc::c_uint, pid: i32, addr: usize, data: usize) -> Result<libc::c_long> {
-    // SAFETY: the requests used here take plain integers or pointers to
-    // live, correctly sized buffers owned by the caller.
-    let r = unsafe { libc::ptrace(req, pid, addr, data) };
-    if r < 0 {
-        return Err(CrError::last_os(format!("ptrace({req}) on {pid}")));
-    }
-    Ok(r)
-}
-
-pub(crate) fn getregs(pid: i32) -> Result<Regs> {
-    // SAFETY: Regs is plain data; zeroed is a valid value.
-    let mut r: Regs = unsafe { std::mem::zeroed() };
-    ptrace(libc::PTRACE_GETREGS, pid, 0, &mut r as *mut Regs as usize)?;
-    Ok(r)
-}
-
-pub(crate) fn setregs(pid: i32, r: &Regs) -> Result<()> {
-    ptrace(libc::PTRACE_SETREGS, pid, 0, r as *const Regs as usize).map(|_| ())
-}
+pub(crate) use crate::sys::Regs;
 
 /// Wait for a ptrace stop of `pid`; a target that exits is an error.
 pub(crate) fn wait_stop(pid: i32) -> Result<i32> {
-    let mut st = 0;
-    // SAFETY: waiting for a tracee of ours.
-    if unsafe { libc::waitpid(pid, &mut st, libc::__WALL) } < 0 {
-        return Err(CrError::last_os("waitpid"));
-    }
+    let st = sys::wait_all(pid)?;
     if libc::WIFEXITED(st) || libc::WIFSIGNALED(st) {
         return Err(CrError::TargetExited(pid));
     }
@@ -94,7 +72,7 @@ pub(crate) fn regs_array(r: &Regs) -> [u32; 17] {
 
 /// An `int $0x80` instruction in the target's vDSO.
 pub(crate) fn find_int80(pid: i32, mem: &File) -> Result<u32> {
-    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).map_err(|e| CrError::Os("maps".into(), e))?;
+    let maps = read_proc(pid, "maps")?;
     let line = maps
         .lines()
         .find(|l| l.ends_with("[vdso]"))
@@ -119,7 +97,10 @@ pub(crate) fn absolute(file: &str) -> Result<String> {
 
 /// Is `pid` gone or on its way out (zombie, or PF_EXITING)?
 pub(crate) fn dying(pid: i32) -> bool {
-    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return true };
+    // Without a readable /proc nothing can be told: not "dying".
+    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return std::path::Path::new("/proc/self/stat").exists();
+    };
     let rest = s.rfind(')').map(|i| &s[i + 1..]).unwrap_or("");
     let mut f = rest.split_whitespace();
     let state = f.next().unwrap_or("X");
@@ -139,16 +120,28 @@ pub(crate) fn exited_or(pid: i32, e: CrError) -> CrError {
 
 /// PTRACE_SEIZE `pid`, mapping errors to cr's exit codes.
 pub(crate) fn seize(pid: i32) -> Result<()> {
-    // SAFETY: seizing a pid; failures come back as errno.
-    if unsafe { libc::ptrace(libc::PTRACE_SEIZE, pid, 0, libc::PTRACE_O_TRACESYSGOOD) } < 0 {
-        let e = std::io::Error::last_os_error();
-        return Err(match e.raw_os_error() {
-            Some(libc::ESRCH) => CrError::NoSuchPid(pid),
-            Some(libc::EPERM) => CrError::NotPermitted(format!("cannot trace {pid}: {e}")),
-            _ => CrError::Os(format!("PTRACE_SEIZE {pid}"), e),
-        });
+    sys::seize(pid).map_err(|e| match e.raw_os_error() {
+        Some(libc::ESRCH) => CrError::NoSuchPid(pid),
+        Some(libc::EPERM) => CrError::NotPermitted(format!("cannot trace {pid}: {e}")),
+        _ => CrError::Os(format!("PTRACE_SEIZE {pid}"), e),
+    })
+}
+
+/// /proc/PID/NAME of the target. A missing entry is told apart: the
+/// target gone (exit 5), or /proc itself not mounted or not readable.
+pub(crate) fn read_proc(pid: i32, name: &str) -> Result<String> {
+    let p = format!("/proc/{pid}/{name}");
+    std::fs::read_to_string(&p).map_err(|e| proc_error(pid, &p, e))
+}
+
+/// What a failed access to `path` under /proc/PID means.
+pub(crate) fn proc_error(pid: i32, path: &str, e: std::io::Error) -> CrError {
+    let gone = matches!(e.raw_os_error(), Some(libc::ESRCH) | Some(libc::ENOENT));
+    match (gone, std::path::Path::new("/proc/self/stat").exists(), std::path::Path::new(&format!("/proc/{pid}")).exists()) {
+        (true, false, _) => CrError::Os(format!("{path}: /proc is not mounted"), e),
+        (true, true, false) => CrError::TargetExited(pid),
+        _ => CrError::Os(path.to_string(), e),
     }
-    Ok(())
 }
 
 /// Run one system call in the stopped tracee `pid`: `base` registers with
@@ -163,10 +156,10 @@ pub(crate) fn syscall_in(pid: i32, int80: u32, base: &Regs, nr: u32, args: &[u32
     }
     call.eip = int80 as _;
     call.orig_eax = -1i32 as _;
-    setregs(pid, &call)?;
+    sys::setregs(pid, &call)?;
     let mut stops = 0;
     while stops < 2 {
-        ptrace(libc::PTRACE_SYSCALL, pid, 0, 0)?;
+        sys::step_syscall(pid)?;
         let st = wait_stop(pid)?;
         let sig = libc::WSTOPSIG(st);
         if sig == libc::SIGTRAP | 0x80 {
@@ -175,7 +168,7 @@ pub(crate) fn syscall_in(pid: i32, int80: u32, base: &Regs, nr: u32, args: &[u32
             *pending = sig;
         }
     }
-    Ok(getregs(pid)?.eax as i32)
+    Ok(sys::getregs(pid)?.eax as i32)
 }
 
 pub fn checkpoint(pid: i32, file: &str) -> Result<()> {
@@ -187,8 +180,7 @@ pub fn checkpoint(pid: i32, file: &str) -> Result<()> {
     seize(pid)?;
     let r = inject(pid, &cpath, &path).map_err(|e| exited_or(pid, e));
     // Whatever happened, let the target go (it may be gone already).
-    // SAFETY: detaching our tracee.
-    unsafe { libc::ptrace(libc::PTRACE_DETACH, pid, 0, 0) };
+    sys::detach(pid);
     if r.is_err() {
         let _ = std::fs::remove_file(&path);
     }
@@ -196,15 +188,15 @@ pub fn checkpoint(pid: i32, file: &str) -> Result<()> {
 }
 
 fn inject(pid: i32, cpath: &CString, path: &str) -> Result<()> {
-    ptrace(libc::PTRACE_INTERRUPT, pid, 0, 0)?;
+    sys::interrupt(pid)?;
     wait_stop(pid)?;
-    let orig = getregs(pid)?;
+    let orig = sys::getregs(pid)?;
     let resume = resume_regs(&orig);
     let mem = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open(format!("/proc/{pid}/mem"))
-        .map_err(|e| CrError::Os(format!("/proc/{pid}/mem"), e))?;
+        .map_err(|e| proc_error(pid, &format!("/proc/{pid}/mem"), e))?;
     let int80 = find_int80(pid, &mem)?;
     // The path goes on the target's stack, well below its stack pointer.
     let bytes = cpath.as_bytes_with_nul();
@@ -217,10 +209,10 @@ fn inject(pid: i32, cpath: &CString, path: &str) -> Result<()> {
     let mut pending = 0;
     let ret = syscall_in(pid, int80, &resume, NR_CHECKPOINT, &[scratch], &mut pending)?;
     mem.write_all_at(&saved, scratch as u64).map_err(|e| CrError::Os("restoring the stack".into(), e))?;
-    setregs(pid, &resume)?;
+    sys::setregs(pid, &resume)?;
     if pending != 0 {
-        // SAFETY: re-queue the held-back signal for the target.
-        unsafe { libc::kill(pid, pending) };
+        // The held-back signal, back to the target.
+        sys::kill(pid, pending);
     }
     if ret < 0 {
         let e = std::io::Error::from_raw_os_error(-ret);
@@ -230,10 +222,35 @@ fn inject(pid: i32, cpath: &CString, path: &str) -> Result<()> {
             _ => CrError::Os(format!("sys_checkpoint in {pid}"), e),
         });
     }
-    let img = Image::open(path)?;
-    img.set_regs(&regs_array(&resume))?;
-    img.write_mem(scratch, &saved)?;
-    Ok(())
+    patch_image(path, &regs_array(&resume), scratch, &saved)
+}
+
+/// Make the kernel's image of the injected call hold the target's own
+/// state: its registers in NT_PRSTATUS, and the stack bytes cr borrowed.
+/// The image is located through kckpt-image, which validates it first.
+fn patch_image(path: &str, regs: &[u32; 17], addr: u32, data: &[u8]) -> Result<()> {
+    let f = std::fs::OpenOptions::new().read(true).write(true).open(path).map_err(|e| CrError::Os(format!("open {path}"), e))?;
+    let img = Image::parse_reader(&mut &f, &Limits::default()).map_err(|e| CrError::BadImage(format!("{path}: {e}")))?;
+    let (regs_at, data_at) = patch_offsets(&img, addr, data.len()).map_err(|m| CrError::BadImage(format!("{path}: {m}")))?;
+    let b: Vec<u8> = regs.iter().flat_map(|r| r.to_le_bytes()).collect();
+    f.write_all_at(&b, regs_at).map_err(|e| CrError::Os("writing registers into the image".into(), e))?;
+    f.write_all_at(data, data_at).map_err(|e| CrError::Os("writing memory into the image".into(), e))
+}
+
+/// File offsets of NT_PRSTATUS's pr_reg and of user address `addr` (`len`
+/// bytes, in one segment) in a parsed image.
+pub(crate) fn patch_offsets(img: &Image, addr: u32, len: usize) -> std::result::Result<(u64, u64), String> {
+    let pr = img
+        .notes
+        .iter()
+        .find(|n| n.ntype == NT_PRSTATUS && n.name == "CORE")
+        .ok_or("no NT_PRSTATUS note")?;
+    let seg = img
+        .segments
+        .iter()
+        .find(|s| addr >= s.vaddr && (addr - s.vaddr) as u64 + len as u64 <= s.memsz as u64)
+        .ok_or_else(|| format!("no segment holds {addr:#x}+{len}"))?;
+    Ok(((pr.desc_offset + PRSTATUS_REG_OFF) as u64, seg.offset as u64 + (addr - seg.vaddr) as u64))
 }
 
 #[cfg(test)]
@@ -242,8 +259,7 @@ mod tests {
 
     #[test]
     fn interrupted_nanosleep_is_restarted() {
-        // SAFETY: plain data.
-        let mut r: Regs = unsafe { std::mem::zeroed() };
+        let mut r = sys::zero_regs();
         r.orig_eax = 162;
         r.eax = (-ERESTART_RESTARTBLOCK) as _;
         r.eip = 0x1000;
@@ -251,5 +267,26 @@ mod tests {
         assert_eq!((o.eax, o.eip, o.orig_eax as i32), (162, 0xffe, -1));
         r.eax = (-4i32) as _; // EINTR: not restarted
         assert_eq!(resume_regs(&r).eip, 0x1000);
+    }
+
+    #[test]
+    fn patch_offsets_find_pr_reg_and_memory_in_a_real_image() {
+        let bytes = include_bytes!("../../../tests/fuzz-seeds/tiny.kckpt");
+        let img = Image::parse(bytes).unwrap();
+        let s = img.segments.iter().find(|s| s.memsz >= 0x2000).unwrap();
+        let (regs_at, mem_at) = patch_offsets(&img, s.vaddr + 0x1004, 8).unwrap();
+        // pr_reg starts with ebx: the file holds the parsed value there.
+        let at = regs_at as usize;
+        assert_eq!(u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()), img.prstatus.regs.to_array()[0]);
+        assert_eq!(mem_at, s.offset as u64 + 0x1004);
+        let end = img.segments.iter().map(|s| s.vaddr + s.memsz).max().unwrap();
+        assert!(patch_offsets(&img, end, 4).is_err());
+        assert!(patch_offsets(&img, s.vaddr + s.memsz - 2, 4).is_err(), "straddling the end of a segment");
+    }
+
+    #[test]
+    fn proc_errors_say_what_failed() {
+        let e = std::io::Error::from_raw_os_error(libc::EACCES);
+        assert!(matches!(proc_error(1, "/proc/1/mem", e), CrError::Os(..)));
     }
 }

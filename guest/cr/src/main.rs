@@ -2,11 +2,11 @@
 //! `cr -p PID [-f FILE]` checkpoints another process, which keeps running;
 //! `cr -r -f FILE [--detach]` restarts an image.
 
-mod elf;
 mod compare;
 mod error;
 mod inject;
 mod restart;
+mod sys;
 mod uckpt;
 mod urestore;
 

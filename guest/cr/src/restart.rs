@@ -2,68 +2,48 @@
 //! foreground cr's exit status is the restarted process's.
 
 use std::ffi::CString;
+use std::os::unix::fs::MetadataExt;
+
+use kckpt_image::{Image, Limits};
 
 use crate::error::{CrError, Result};
+use crate::sys::{self, Started};
+
+/// Before the exec: the image passes kckpt-image's checks (the loader's
+/// rules), so a refusal is named here rather than as the kernel's ENOEXEC.
+/// Returns the image and the open file it was read from.
+pub fn check_image(file: &str) -> Result<(Image, std::fs::File)> {
+    let f = std::fs::File::open(file).map_err(|e| CrError::Os(format!("open {file}"), e))?;
+    let md = f.metadata().map_err(|e| CrError::Os(format!("stat {file}"), e))?;
+    kckpt_image::check_file_mode(md.mode()).map_err(|e| CrError::BadImage(format!("{file}: {e}")))?;
+    let img = Image::parse_reader(&mut &f, &Limits::default()).map_err(|e| CrError::BadImage(format!("{file}: {e}")))?;
+    Ok((img, f))
+}
 
 pub fn run(file: &str, detach: bool) -> Result<i32> {
-    crate::elf::check_image_file(file)?;
+    check_image(file)?;
     let path = CString::new(file).map_err(|_| CrError::Usage("NUL in file name".into()))?;
-    // The child reports a failed exec through a close-on-exec pipe, so an
-    // exec error is told apart from the restarted process's own status.
-    let mut fds = [0; 2];
-    // SAFETY: fds has room for two descriptors.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(CrError::last_os("pipe2"));
-    }
-    // SAFETY: fork in a single-threaded program; the child only calls
-    // async-signal-safe functions (execv, write, _exit) before exec.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(CrError::last_os("fork"));
-    }
-    if pid == 0 {
-        let argv = [path.as_ptr(), std::ptr::null()];
-        // SAFETY: path and argv are valid NUL-terminated for the call; the
-        // errno buffer is 4 bytes.
-        unsafe {
-            libc::close(fds[0]);
-            libc::execv(path.as_ptr(), argv.as_ptr());
-            let e = *libc::__errno_location();
-            libc::write(fds[1], (&e as *const i32).cast(), 4);
-            libc::_exit(127);
+    // The child reports a failed exec through the pipe, so an exec error is
+    // told apart from the restarted process's own status.
+    match sys::fork_reporting(|_| (sys::exec(&path), 127))? {
+        Started::Failed(e) => {
+            let err = std::io::Error::from_raw_os_error(e);
+            Err(if e == libc::ENOEXEC {
+                CrError::BadImage(format!("{file}: the kernel refused it ({err}); see dmesg"))
+            } else {
+                CrError::Os(format!("exec {file}"), err)
+            })
         }
+        Started::Running(pid) => finish(file, pid, detach),
     }
-    // SAFETY: closing our copy of the write end; reading 4 bytes into e.
-    let mut e: i32 = 0;
-    let n = unsafe {
-        libc::close(fds[1]);
-        let n = libc::read(fds[0], (&mut e as *mut i32).cast(), 4);
-        libc::close(fds[0]);
-        n
-    };
-    if n == 4 {
-        let mut st = 0;
-        // SAFETY: reap the child that failed to exec.
-        unsafe { libc::waitpid(pid, &mut st, 0) };
-        let err = std::io::Error::from_raw_os_error(e);
-        return Err(if e == libc::ENOEXEC {
-            CrError::BadImage(format!("{file}: the kernel refused it ({err}); see dmesg"))
-        } else {
-            CrError::Os(format!("exec {file}"), err)
-        });
-    }
+}
+
+/// A restarted process is running as `pid`: leave it (`--detach`) or
+/// take its exit status as cr's.
+pub fn finish(file: &str, pid: i32, detach: bool) -> Result<i32> {
     if detach {
         println!("cr: restarted {file} as pid {pid}");
         return Ok(0);
     }
-    let mut st = 0;
-    // SAFETY: waiting for our own child.
-    if unsafe { libc::waitpid(pid, &mut st, 0) } < 0 {
-        return Err(CrError::last_os("waitpid"));
-    }
-    if libc::WIFEXITED(st) {
-        Ok(libc::WEXITSTATUS(st))
-    } else {
-        Ok(128 + libc::WTERMSIG(st))
-    }
+    sys::wait_exit(pid)
 }

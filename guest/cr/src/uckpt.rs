@@ -16,29 +16,22 @@ use kckpt_image::{FileEntry, Fxsave, Image, KckptState, MmFields, Prpsinfo, Prst
 use kckpt_image::{Fd, Sigaction, UserDesc, Vma};
 
 use crate::error::{CrError, Result};
-use crate::inject::{self, getregs, ptrace, resume_regs, setregs, syscall_in, wait_stop, Regs};
+use crate::inject::{self, read_proc, resume_regs, syscall_in, wait_stop, Regs};
+use crate::sys::{self, getregs, setregs};
 
-const PTRACE_GETFPREGS: u32 = 14;
-const PTRACE_GETFPXREGS: u32 = 18;
-const PTRACE_GET_THREAD_AREA: u32 = 25;
-const NR_BRK: u32 = 45;
-const NR_RT_SIGACTION: u32 = 174;
+const NR_BRK: u32 = libc::SYS_brk as u32;
+const NR_RT_SIGACTION: u32 = libc::SYS_rt_sigaction as u32;
 /// VALID_OPEN_FLAGS on i386 (O_ACCMODE up to __O_TMPFILE).
 const VALID_OPEN_FLAGS: u32 = 0o37777777;
 const PAGE: usize = 4096;
+/// The first GDT TLS slot on i386 (asm/segment.h).
+const GDT_ENTRY_TLS_MIN: u32 = 6;
 /// Bytes read from /proc/PID/mem at a time.
 const CHUNK: usize = 256 * PAGE;
 
 fn os(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> CrError {
     let w = what.into();
     move |e| CrError::Os(w, e)
-}
-
-fn read_proc(pid: i32, name: &str) -> Result<String> {
-    std::fs::read_to_string(format!("/proc/{pid}/{name}")).map_err(|e| match e.raw_os_error() {
-        Some(libc::ESRCH) | Some(libc::ENOENT) => CrError::TargetExited(pid),
-        _ => CrError::Os(format!("/proc/{pid}/{name}"), e),
-    })
 }
 
 fn readlink(p: &str) -> Result<Vec<u8>> {
@@ -58,11 +51,10 @@ fn status_field<'a>(status: &'a str, key: &str) -> Result<&'a str> {
 struct Stat(Vec<u64>);
 
 impl Stat {
-    fn parse(s: &str) -> Result<Stat> {
+    fn parse(s: &str) -> Stat {
         let rest = s.rfind(')').map(|i| &s[i + 1..]).unwrap_or("");
         // field 3 (state) is a letter; keep it as 0 so that indices line up.
-        let v = rest.split_whitespace().map(|t| t.parse::<i64>().map(|x| x as u64).unwrap_or(0)).collect();
-        Ok(Stat(v))
+        Stat(rest.split_whitespace().map(|t| t.parse::<i64>().map(|x| x as u64).unwrap_or(0)).collect())
     }
     fn f(&self, n: usize) -> u32 {
         self.0.get(n - 3).copied().unwrap_or(0) as u32
@@ -110,8 +102,7 @@ pub fn checkpoint(pid: i32, file: &str) -> Result<()> {
     inject::seize(pid)?;
     let mut created = false;
     let r = dump(pid, &path, &mut created).map_err(|e| inject::exited_or(pid, e));
-    // SAFETY: detaching our tracee (it may be gone already).
-    unsafe { libc::ptrace(libc::PTRACE_DETACH, pid, 0, 0) };
+    sys::detach(pid);
     if r.is_err() && created {
         let _ = std::fs::remove_file(&path);
     }
@@ -146,16 +137,10 @@ fn injected_state(pid: i32, mem: &File, resume: &Regs) -> Result<(u32, Vec<Sigac
     let _ = mem.write_all_at(&saved, scratch as u64);
     let _ = setregs(pid, resume);
     if pending != 0 {
-        // SAFETY: re-queue the held-back signal for the target.
-        unsafe { libc::kill(pid, pending) };
+        // The held-back signal, back to the target.
+        sys::kill(pid, pending);
     }
     r
-}
-
-fn get_bytes<const N: usize>(pid: i32, req: u32, addr: usize) -> Result<[u8; N]> {
-    let mut b = [0u8; N];
-    ptrace(req, pid, addr, b.as_mut_ptr() as usize)?;
-    Ok(b)
 }
 
 fn u32le(b: &[u8], k: usize) -> u32 {
@@ -167,7 +152,7 @@ fn put(d: &mut [u8], off: usize, v: &[u8]) {
 }
 
 fn dump(pid: i32, path: &str, created: &mut bool) -> Result<()> {
-    ptrace(libc::PTRACE_INTERRUPT, pid, 0, 0)?;
+    sys::interrupt(pid)?;
     wait_stop(pid)?;
     let status = read_proc(pid, "status")?;
     if status_field(&status, "Threads")?.parse::<u32>().unwrap_or(1) > 1 {
@@ -175,22 +160,22 @@ fn dump(pid: i32, path: &str, created: &mut bool) -> Result<()> {
     }
     let orig = getregs(pid)?;
     let resume = resume_regs(&orig);
-    let fpregs: [u8; FPREGS_SIZE] = get_bytes(pid, PTRACE_GETFPREGS, 0)?;
+    let fpregs = sys::getfpregs(pid)?;
     // Without FXSR there is no SSE state: left zero, as the kernel does.
-    let fxsave: [u8; FXSAVE_SIZE] = get_bytes(pid, PTRACE_GETFPXREGS, 0).unwrap_or([0; FXSAVE_SIZE]);
+    let fxsave = sys::getfpxregs(pid).unwrap_or([0; FXSAVE_SIZE]);
     let mut tls = [UserDesc::default(); 3];
     for (k, t) in tls.iter_mut().enumerate() {
-        let b: [u8; 16] = get_bytes(pid, PTRACE_GET_THREAD_AREA, 6 + k)?;
+        let b = sys::get_thread_area(pid, GDT_ENTRY_TLS_MIN + k as u32)?;
         *t = UserDesc { entry_number: u32le(&b, 0), base_addr: u32le(&b, 4), limit: u32le(&b, 8), flags: u32le(&b, 12) };
     }
     let mem = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open(format!("/proc/{pid}/mem"))
-        .map_err(os(format!("/proc/{pid}/mem")))?;
+        .map_err(|e| inject::proc_error(pid, &format!("/proc/{pid}/mem"), e))?;
     let (brk, sigactions) = injected_state(pid, &mem, &resume)?;
 
-    let stat = Stat::parse(&read_proc(pid, "stat")?)?;
+    let stat = Stat::parse(&read_proc(pid, "stat")?);
     let hex = |k: &str| -> Result<u64> {
         u64::from_str_radix(status_field(&status, k)?, 16).map_err(|_| CrError::Os(format!("bad {k}"), std::io::Error::other("parse")))
     };
@@ -263,7 +248,7 @@ fn dump(pid: i32, path: &str, created: &mut bool) -> Result<()> {
     // Regular files open by path.
     let mut fds = Vec::new();
     let mut nums: Vec<u32> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map_err(os(format!("/proc/{pid}/fd")))?
+        .map_err(|e| inject::proc_error(pid, &format!("/proc/{pid}/fd"), e))?
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
         .collect();
     nums.sort_unstable();
@@ -285,7 +270,7 @@ fn dump(pid: i32, path: &str, created: &mut bool) -> Result<()> {
     }
     let cwd = readlink(&format!("/proc/{pid}/cwd"))?;
 
-    let auxv_b = std::fs::read(format!("/proc/{pid}/auxv")).map_err(os("auxv"))?;
+    let auxv_b = std::fs::read(format!("/proc/{pid}/auxv")).map_err(|e| inject::proc_error(pid, &format!("/proc/{pid}/auxv"), e))?;
     let auxv: Vec<(u32, u32)> = auxv_b.chunks_exact(8).map(|c| (u32le(c, 0), u32le(c, 4))).collect();
 
     // NT_PRSTATUS and NT_PRPSINFO as the kernel fills them.
@@ -381,4 +366,52 @@ fn dump(pid: i32, path: &str, created: &mut bool) -> Result<()> {
         return Err(CrError::TargetExited(pid));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SMAPS: &str = "08048000-080e9000 r-xp 00000000 00:02 12          /bin/counter
+Size:                644 kB
+VmFlags: rd ex mr mw me
+080ea000-080ed000 rw-p 000a1000 00:02 12          /bin/counter
+Size:                 12 kB
+VmFlags: rd wr mr mw me ac
+0a000000-0a021000 rw-p 00000000 00:00 0           [heap]
+VmFlags: rd wr mr mw me ac
+bfd00000-bfd21000 rw-p 00000000 00:00 0           [stack]
+Rss:                   8 kB
+VmFlags: rd wr mr mw me gd ac
+";
+
+    #[test]
+    fn smaps_lines_and_their_flags() {
+        let m = parse_smaps(SMAPS);
+        assert_eq!(m.len(), 4);
+        assert_eq!((m[0].start, m[0].end, m[0].perms.as_str(), m[0].path.as_str()), (0x0804_8000, 0x080e_9000, "r-xp", "/bin/counter"));
+        assert_eq!(m[1].offset, 0xa1000);
+        assert_eq!(m[2].path, "[heap]");
+        assert!(m[3].vmflags.iter().any(|f| f == "gd"));
+        assert!(!m[2].vmflags.iter().any(|f| f == "gd"));
+    }
+
+    #[test]
+    fn stat_fields_survive_a_comm_with_spaces_and_parens() {
+        // pid (comm) state ppid pgrp session ...: field 4 is ppid.
+        let s = Stat::parse("42 (a) b (c) S 1 42 42 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 100 1000 50 4294967295 134512640 135184896 3217031152");
+        assert_eq!((s.f(4), s.f(5), s.f(6)), (1, 42, 42));
+        assert_eq!((s.f(18), s.f(19)), (20, 0));
+        assert_eq!(s.f(26), 134512640);
+        assert_eq!(s.f(28), 3217031152);
+        assert_eq!(s.f(60), 0, "a missing field reads 0");
+    }
+
+    #[test]
+    fn status_fields_by_name() {
+        let st = "Name:\tcounter\nUmask:\t0022\nThreads:\t1\nSigBlk:\t0000000000010000\n";
+        assert_eq!(status_field(st, "Umask").unwrap(), "0022");
+        assert_eq!(status_field(st, "SigBlk").unwrap(), "0000000000010000");
+        assert!(status_field(st, "Uid").is_err());
+    }
 }

@@ -17,28 +17,31 @@
 //! exit code; a failed mapping inside the restorer exits with status 127.
 
 use std::ffi::CString;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::io::AsRawFd;
 
 use kckpt_image::consts::*;
 use kckpt_image::{Image, Limits, USER_CS, USER_DS};
 
 use crate::error::{CrError, Result};
+use crate::sys::{self, Started};
 
-const NR_EXIT_GROUP: u32 = 252;
-const NR_CLOSE: u32 = 6;
-const NR_MUNMAP: u32 = 91;
-const NR_MPROTECT: u32 = 125;
-const NR_MREMAP: u32 = 163;
-const NR_PRCTL: u32 = 172;
-const NR_RT_SIGPROCMASK: u32 = 175;
-const NR_PREAD64: u32 = 180;
-const NR_MMAP2: u32 = 192;
-const NR_SET_THREAD_AREA: u32 = 243;
-const PR_SET_MM: u32 = 35;
-const PR_SET_MM_AUXV: u32 = 12;
-const MREMAP_MAYMOVE: u32 = 1;
-const MREMAP_FIXED: u32 = 2;
+// The i386 numbers the restorer is generated with, from libc.
+const NR_EXIT_GROUP: u32 = libc::SYS_exit_group as u32;
+const NR_CLOSE: u32 = libc::SYS_close as u32;
+const NR_MUNMAP: u32 = libc::SYS_munmap as u32;
+const NR_MPROTECT: u32 = libc::SYS_mprotect as u32;
+const NR_MREMAP: u32 = libc::SYS_mremap as u32;
+const NR_PRCTL: u32 = libc::SYS_prctl as u32;
+const NR_RT_SIGPROCMASK: u32 = libc::SYS_rt_sigprocmask as u32;
+const NR_PREAD64: u32 = libc::SYS_pread64 as u32;
+const NR_MMAP2: u32 = libc::SYS_mmap2 as u32;
+const NR_SET_THREAD_AREA: u32 = libc::SYS_set_thread_area as u32;
+const PR_SET_MM: u32 = libc::PR_SET_MM as u32;
+const PR_SET_MM_AUXV: u32 = libc::PR_SET_MM_AUXV as u32;
+const MREMAP_MAYMOVE: u32 = libc::MREMAP_MAYMOVE as u32;
+const MREMAP_FIXED: u32 = libc::MREMAP_FIXED as u32;
+const SIG_SETMASK: u32 = libc::SIG_SETMASK as u32;
 const PAGE: u32 = 4096;
 
 /// A little i386 assembler for the restorer: absolute addressing only.
@@ -134,133 +137,57 @@ fn overlaps(a: u32, b: u32, c: u32, d: u32) -> bool {
     a < d && c < b
 }
 
-fn last_os(what: &str) -> CrError {
-    CrError::last_os(what)
-}
-
 /// Validate in the parent; fork; the child restores, the parent waits.
 pub fn run(file: &str, detach: bool) -> Result<i32> {
-    let f = std::fs::File::open(file).map_err(|e| CrError::Os(format!("open {file}"), e))?;
-    let md = f.metadata().map_err(|e| CrError::Os(format!("stat {file}"), e))?;
-    kckpt_image::check_file_mode(md.mode()).map_err(|e| CrError::BadImage(format!("{file}: {e}")))?;
-    let img = Image::parse_reader(&mut &f, &Limits::default()).map_err(|e| CrError::BadImage(format!("{file}: {e}")))?;
+    let (img, f) = crate::restart::check_image(file)?;
     let r = img.prstatus.regs;
     if r.cs & 0xffff != USER_CS || r.ss & 0xffff != USER_DS {
         return Err(CrError::BadImage(format!("{file}: cs {:#x} ss {:#x} are not the user segments", r.cs, r.ss)));
     }
-    let mut fds = [0; 2];
-    // SAFETY: fds has room for two descriptors.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(last_os("pipe2"));
-    }
-    // SAFETY: single-threaded; the child goes on in Rust and ends in the
-    // restorer or in _exit.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(last_os("fork"));
-    }
-    if pid == 0 {
-        // SAFETY: closing the read end in the child.
-        unsafe { libc::close(fds[0]) };
-        let e = child(&img, &f, fds[1]).unwrap_err();
+    // The child restores; an error before the restorer runs comes back
+    // as cr's exit code through the pipe.
+    match sys::fork_reporting(|pipe_w| {
+        let e = child(&img, &f, pipe_w).unwrap_err();
         eprintln!("cr: {e}");
-        let code = e.code();
-        // SAFETY: reporting the exit code on the pipe, then leaving.
-        unsafe {
-            libc::write(fds[1], (&code as *const i32).cast(), 4);
-            libc::_exit(code);
+        (e.code(), e.code())
+    })? {
+        Started::Failed(code) => std::process::exit(code),
+        Started::Running(pid) => {
+            drop(f);
+            crate::restart::finish(file, pid, detach)
         }
     }
-    drop(f);
-    let mut code: i32 = 0;
-    // SAFETY: closing our write end; reading 4 bytes into code.
-    let n = unsafe {
-        libc::close(fds[1]);
-        let n = libc::read(fds[0], (&mut code as *mut i32).cast(), 4);
-        libc::close(fds[0]);
-        n
-    };
-    let mut st = 0;
-    if n == 4 {
-        // SAFETY: reap the child that failed before the point of no return.
-        unsafe { libc::waitpid(pid, &mut st, 0) };
-        std::process::exit(code);
-    }
-    if detach {
-        println!("cr: restarted {file} as pid {pid}");
-        return Ok(0);
-    }
-    // SAFETY: waiting for our own child.
-    if unsafe { libc::waitpid(pid, &mut st, 0) } < 0 {
-        return Err(last_os("waitpid"));
-    }
-    Ok(if libc::WIFEXITED(st) { libc::WEXITSTATUS(st) } else { 128 + libc::WTERMSIG(st) })
-}
-
-fn raw(nr: u32, a: u32, b: u32, c: u32, d: u32) -> i32 {
-    // SAFETY: the callers pass valid pointers for the calls they make.
-    unsafe { libc::syscall(nr as libc::c_long, a, b, c, d) as i32 }
 }
 
 /// The child: everything up to the jump into the restorer.
 fn child(img: &Image, f: &std::fs::File, pipe_w: i32) -> Result<std::convert::Infallible> {
     let st = &img.state;
     // All signals blocked until the restorer sets the image's mask.
-    let all: u64 = !0;
-    if raw(NR_RT_SIGPROCMASK, 2, &all as *const u64 as u32, 0, 8) < 0 {
-        return Err(last_os("rt_sigprocmask"));
-    }
+    sys::block_all_signals()?;
     // The image file on a descriptor above all of the image's.
     let top = st.fds.iter().map(|x| x.fd).max().unwrap_or(0).max(pipe_w as u32) + 1;
-    // SAFETY: duplicating our own descriptors.
-    let img_fd = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_DUPFD, top.max(100) as i32) };
-    let pipe_fd = unsafe { libc::fcntl(pipe_w, libc::F_DUPFD, img_fd + 1) };
-    if img_fd < 0 || pipe_fd < 0 {
-        return Err(last_os("F_DUPFD"));
-    }
-    // SAFETY: the old descriptors are ours; the duplicated image fd
-    // survives until the restorer has mapped the segments.
-    unsafe {
-        libc::close(pipe_w);
-        libc::close(f.as_raw_fd());
-    }
+    let img_fd = sys::dup_at_least(f.as_raw_fd(), top.max(100) as i32)?;
+    let pipe_fd = sys::dup_at_least(pipe_w, img_fd + 1)?;
+    // The child never returns into Rust's drop of `f`: the duplicated image
+    // fd survives until the restorer has mapped the segments.
+    sys::close(pipe_w);
+    sys::close(f.as_raw_fd());
     for x in &st.fds {
         let p = CString::new(x.path.clone()).map_err(|_| CrError::BadImage("NUL in a path".into()))?;
         let flags = (x.flags & !(libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_NOCTTY) as u32) as i32;
-        // SAFETY: opening, seeking and moving descriptors of our own.
-        unsafe {
-            let fd = libc::open(p.as_ptr(), flags);
-            if fd < 0 {
-                return Err(CrError::Os(format!("reopen fd {} {:?}", x.fd, p), std::io::Error::last_os_error()));
-            }
-            if libc::lseek64(fd, x.pos as i64, libc::SEEK_SET) < 0 {
-                return Err(last_os("lseek"));
-            }
-            if fd as u32 != x.fd {
-                if libc::dup2(fd, x.fd as i32) < 0 {
-                    return Err(last_os("dup2"));
-                }
-                libc::close(fd);
-            }
-        }
+        sys::reopen_at(&p, flags, x.pos, x.fd as i32).map_err(|e| CrError::Os(format!("reopen fd {} {:?}", x.fd, p), e))?;
     }
     for (k, a) in st.sigactions.iter().enumerate() {
         let sig = k as u32 + 1;
-        if sig == 9 || sig == 19 {
+        if sig == libc::SIGKILL as u32 || sig == libc::SIGSTOP as u32 {
             continue;
         }
-        let act: [u32; 5] = [a.handler, a.flags, a.restorer, a.mask as u32, (a.mask >> 32) as u32];
-        if raw(174, sig, act.as_ptr() as u32, 0, 8) < 0 {
-            return Err(CrError::Os(format!("rt_sigaction({sig})"), std::io::Error::last_os_error()));
-        }
+        let act = sys::KernelSigaction { handler: a.handler, flags: a.flags, restorer: a.restorer, mask: [a.mask as u32, (a.mask >> 32) as u32] };
+        sys::set_sigaction(sig, &act)?;
     }
-    // SAFETY: plain call.
-    unsafe { libc::umask(st.umask) };
-    let cwd = CString::new(st.cwd.clone()).map_err(|_| CrError::BadImage("NUL in cwd".into()))?;
-    // SAFETY: valid C string.
-    if unsafe { libc::chdir(cwd.as_ptr()) } < 0 {
-        return Err(CrError::Os(format!("chdir {cwd:?}"), std::io::Error::last_os_error()));
-    }
+    sys::set_umask(st.umask);
+    let cwd = std::ffi::OsStr::from_bytes(&st.cwd);
+    std::env::set_current_dir(cwd).map_err(|e| CrError::Os(format!("chdir {cwd:?}"), e))?;
 
     // Place the restorer: outside the image's segments, the vvar+vDSO
     // range it needs, and everything of ours.
@@ -277,22 +204,9 @@ fn child(img: &Image, f: &std::fs::File, pipe_w: i32) -> Result<std::convert::In
         let clash = segs.iter().any(|&(a, b)| overlaps(a, b, cand, end))
             || overlaps(vrange.0, vrange.1, cand, end)
             || mine.iter().any(|m| overlaps(m.start, m.end, cand, end));
-        if !clash {
-            // SAFETY: a fresh private mapping where nothing is mapped.
-            let p = unsafe {
-                libc::mmap(
-                    cand as *mut libc::c_void,
-                    area_len as usize,
-                    libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC,
-                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
-                    -1,
-                    0,
-                )
-            };
-            if p as u32 == cand {
-                area = cand;
-                break;
-            }
+        if !clash && sys::map_rwx_at(cand, area_len) {
+            area = cand;
+            break;
         }
         cand += 0x0100_0000;
     }
@@ -407,7 +321,7 @@ fn child(img: &Image, f: &std::fs::File, pipe_w: i32) -> Result<std::convert::In
         a.sys(NR_SET_THREAD_AREA, &[t], true);
     }
     a.sys(NR_CLOSE, &[pipe_fd as u32], false);
-    a.sys(NR_RT_SIGPROCMASK, &[2, mask, 0, 8], false);
+    a.sys(NR_RT_SIGPROCMASK, &[SIG_SETMASK, mask, 0, 8], false);
     // 6. FPU/SSE.
     if img.fxsave.0.iter().any(|&b| b != 0) {
         a.d(&[0x2e, 0x0f, 0xae, 0x0d]); // fxrstor cs:[fx]
@@ -438,5 +352,65 @@ fn child(img: &Image, f: &std::fs::File, pipe_w: i32) -> Result<std::convert::In
         std::ptr::copy_nonoverlapping(d.bytes.as_ptr(), data_base as *mut u8, d.bytes.len());
         // No allocation may happen from here on: the maps were read above.
         std::arch::asm!("jmp {0}", in(reg) entry, options(noreturn));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn asm() -> Asm {
+        Asm { base: 0x1000_0000, code: Vec::new(), fail: 0x1000_0000 }
+    }
+
+    #[test]
+    fn encodes_moves_as_the_sdm_says() {
+        let mut a = asm();
+        a.mov_ri(0, 0x1234_5678); // mov eax, imm32
+        a.mov_ri(4, 1); // mov esp, imm32
+        a.mov_rm(3, 0xdead_beef); // mov ebx, cs:[abs]
+        a.mov_sm(5, 0x10); // mov gs, cs:[abs]
+        assert_eq!(
+            a.code,
+            [
+                0xb8, 0x78, 0x56, 0x34, 0x12, 0xbc, 1, 0, 0, 0, 0x2e, 0x8b, 0x1d, 0xef, 0xbe, 0xad, 0xde, 0x2e, 0x8e, 0x2d,
+                0x10, 0, 0, 0
+            ]
+        );
+        assert_eq!(a.here(), 0x1000_0000 + a.code.len() as u32);
+    }
+
+    #[test]
+    fn a_checked_syscall_jumps_to_fail_on_error() {
+        let mut a = asm();
+        a.sys(NR_CLOSE, &[3], false);
+        // mov eax, 6; mov ebx, 3; int 0x80
+        assert_eq!(a.code, [0xb8, 6, 0, 0, 0, 0xbb, 3, 0, 0, 0, 0xcd, 0x80]);
+        let mut a = asm();
+        a.sys(NR_MMAP2, &[1, 2, 3, 4, 5, 6], true);
+        // Arguments in ebx ecx edx esi edi ebp order.
+        let regs: Vec<u8> = a.code.chunks(5).take(7).map(|c| c[0]).collect();
+        assert_eq!(regs, [0xb8, 0xbb, 0xb9, 0xba, 0xbe, 0xbf, 0xbd]);
+        let n = a.code.len();
+        // cmp eax, -4095; jae rel32 back to fail.
+        assert_eq!(&a.code[n - 13..n - 4], &[0xcd, 0x80, 0x3d, 0x01, 0xf0, 0xff, 0xff, 0x0f, 0x83]);
+        let rel = u32::from_le_bytes(a.code[n - 4..].try_into().unwrap());
+        assert_eq!(a.here().wrapping_add(rel), a.fail);
+    }
+
+    #[test]
+    fn data_is_aligned_and_addressed() {
+        let mut d = Data { base: 0x2000, bytes: Vec::new() };
+        assert_eq!(d.put(&[1], 1), 0x2000);
+        assert_eq!(d.word(7), 0x2004);
+        assert_eq!(d.put(&[9; 3], 16), 0x2010);
+        assert_eq!(&d.bytes[4..8], &7u32.to_le_bytes());
+    }
+
+    #[test]
+    fn ranges_overlap_only_when_they_share_a_byte() {
+        assert!(overlaps(0, 10, 9, 20));
+        assert!(!overlaps(0, 10, 10, 20));
+        assert!(!overlaps(10, 20, 0, 10));
     }
 }

@@ -1,0 +1,332 @@
+//! The FFI edge: the ptrace requests and raw system calls cr makes, as
+//! typed wrappers. Callers pass references and sizes the types fix, never
+//! pointers as integers; the `unsafe` for them lives here.
+
+use kckpt_image::consts::{FPREGS_SIZE, FXSAVE_SIZE};
+
+use crate::error::{CrError, Result};
+
+pub type Regs = libc::user_regs_struct;
+
+/// PTRACE_GET_THREAD_AREA (asm/ptrace-abi.h): not in the libc crate.
+const PTRACE_GET_THREAD_AREA: libc::c_uint = 25;
+
+/// A ptrace request whose addr and data are plain integers.
+fn ptrace_int(req: libc::c_uint, pid: i32, addr: usize, data: usize) -> Result<()> {
+    // SAFETY: no pointer is passed: the kernel reads addr and data as values.
+    if unsafe { libc::ptrace(req, pid, addr, data) } < 0 {
+        return Err(CrError::last_os(format!("ptrace({req}) on {pid}")));
+    }
+    Ok(())
+}
+
+/// A ptrace request that fills `out` (whose size the request fixes).
+fn ptrace_read<T: Copy>(req: libc::c_uint, pid: i32, addr: usize, out: &mut T) -> Result<()> {
+    // SAFETY: `out` is a live, writable buffer of the size the request
+    // writes (each caller names the request together with its type).
+    if unsafe { libc::ptrace(req, pid, addr, out as *mut T) } < 0 {
+        return Err(CrError::last_os(format!("ptrace({req}) on {pid}")));
+    }
+    Ok(())
+}
+
+/// PTRACE_SEIZE with PTRACE_O_TRACESYSGOOD; the OS error as it came.
+pub fn seize(pid: i32) -> std::io::Result<()> {
+    // SAFETY: no pointer is passed.
+    if unsafe { libc::ptrace(libc::PTRACE_SEIZE, pid, 0, libc::PTRACE_O_TRACESYSGOOD) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+pub fn interrupt(pid: i32) -> Result<()> {
+    ptrace_int(libc::PTRACE_INTERRUPT, pid, 0, 0)
+}
+
+/// Resume to the next system-call stop.
+pub fn step_syscall(pid: i32) -> Result<()> {
+    ptrace_int(libc::PTRACE_SYSCALL, pid, 0, 0)
+}
+
+/// Let the tracee go; it may be gone already, which is fine.
+pub fn detach(pid: i32) {
+    let _ = ptrace_int(libc::PTRACE_DETACH, pid, 0, 0);
+}
+
+/// All-zero registers (a starting value to fill in).
+pub fn zero_regs() -> Regs {
+    // SAFETY: Regs is plain integers; all-zero is a valid value.
+    unsafe { std::mem::zeroed() }
+}
+
+pub fn getregs(pid: i32) -> Result<Regs> {
+    let mut r = zero_regs();
+    ptrace_read(libc::PTRACE_GETREGS, pid, 0, &mut r)?;
+    Ok(r)
+}
+
+pub fn setregs(pid: i32, r: &Regs) -> Result<()> {
+    // SAFETY: the kernel reads a user_regs_struct from `r`, which is one.
+    if unsafe { libc::ptrace(libc::PTRACE_SETREGS, pid, 0, r as *const Regs) } < 0 {
+        return Err(CrError::last_os(format!("PTRACE_SETREGS on {pid}")));
+    }
+    Ok(())
+}
+
+/// The i387 state (user_i387_struct).
+pub fn getfpregs(pid: i32) -> Result<[u8; FPREGS_SIZE]> {
+    let mut b = [0u8; FPREGS_SIZE];
+    ptrace_read(libc::PTRACE_GETFPREGS, pid, 0, &mut b)?;
+    Ok(b)
+}
+
+/// The fxsave area (user_fxsr_struct); an error without FXSR.
+pub fn getfpxregs(pid: i32) -> Result<[u8; FXSAVE_SIZE]> {
+    let mut b = [0u8; FXSAVE_SIZE];
+    ptrace_read(libc::PTRACE_GETFPXREGS, pid, 0, &mut b)?;
+    Ok(b)
+}
+
+/// The GDT TLS entry `entry` as a struct user_desc (16 bytes).
+pub fn get_thread_area(pid: i32, entry: u32) -> Result<[u8; 16]> {
+    let mut b = [0u8; 16];
+    ptrace_read(PTRACE_GET_THREAD_AREA, pid, entry as usize, &mut b)?;
+    Ok(b)
+}
+
+/// waitpid(pid, __WALL); the raw status.
+pub fn wait_all(pid: i32) -> Result<i32> {
+    let mut st = 0;
+    // SAFETY: `st` is a live int for the status.
+    if unsafe { libc::waitpid(pid, &mut st, libc::__WALL) } < 0 {
+        return Err(CrError::last_os("waitpid"));
+    }
+    Ok(st)
+}
+
+/// Send `sig` to `pid` (a held-back signal given back); best effort.
+pub fn kill(pid: i32, sig: i32) {
+    // SAFETY: plain values.
+    unsafe { libc::kill(pid, sig) };
+}
+
+/// Block every signal (rt_sigprocmask with the kernel's 8-byte mask).
+pub fn block_all_signals() -> Result<()> {
+    let all: u64 = !0;
+    // SAFETY: `all` is a live 8-byte mask, the size passed.
+    if unsafe { libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, &all as *const u64, 0usize, 8usize) } < 0 {
+        return Err(CrError::last_os("rt_sigprocmask"));
+    }
+    Ok(())
+}
+
+/// The kernel's i386 struct sigaction: handler, flags, restorer, mask.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KernelSigaction {
+    pub handler: u32,
+    pub flags: u32,
+    pub restorer: u32,
+    pub mask: [u32; 2],
+}
+
+/// rt_sigaction(sig, act, NULL, 8) with the kernel's struct, not libc's.
+pub fn set_sigaction(sig: u32, act: &KernelSigaction) -> Result<()> {
+    // SAFETY: `act` is a live struct of the layout the i386 kernel reads.
+    let r = unsafe { libc::syscall(libc::SYS_rt_sigaction, sig, act as *const KernelSigaction, 0usize, 8usize) };
+    if r < 0 {
+        return Err(CrError::Os(format!("rt_sigaction({sig})"), std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// How a forked child that reports failure through a pipe started.
+pub enum Started {
+    /// It reported this number before reaching its point of no return (it
+    /// has been reaped).
+    Failed(i32),
+    /// It got past that point (exec or the restorer closed the pipe).
+    Running(i32),
+}
+
+/// Fork. The child runs `child` with the write end of a close-on-exec pipe:
+/// when it passes its point of no return the pipe closes unseen; when it
+/// returns `(report, exit)` instead, `report` goes to the parent and the
+/// child `_exit`s with `exit`.
+pub fn fork_reporting(child: impl FnOnce(i32) -> (i32, i32)) -> Result<Started> {
+    let mut fds = [0; 2];
+    // SAFETY: fds has room for the two descriptors pipe2 writes.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(CrError::last_os("pipe2"));
+    }
+    // SAFETY: cr is single-threaded; the child only runs `child` and the
+    // calls below before it ends.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(CrError::last_os("fork"));
+    }
+    if pid == 0 {
+        // SAFETY: closing the child's copy of the read end.
+        unsafe { libc::close(fds[0]) };
+        let (report, exit) = child(fds[1]);
+        // SAFETY: writing the 4 bytes of `report`, then leaving at once.
+        unsafe {
+            libc::write(fds[1], (&report as *const i32).cast(), 4);
+            libc::_exit(exit);
+        }
+    }
+    let mut report: i32 = 0;
+    // SAFETY: closing our write end; reading at most 4 bytes into `report`.
+    let n = unsafe {
+        libc::close(fds[1]);
+        let n = libc::read(fds[0], (&mut report as *mut i32).cast(), 4);
+        libc::close(fds[0]);
+        n
+    };
+    if n == 4 {
+        let _ = wait_exit(pid);
+        return Ok(Started::Failed(report));
+    }
+    Ok(Started::Running(pid))
+}
+
+/// execv(path, [path]); returns only on failure, with errno.
+pub fn exec(path: &std::ffi::CStr) -> i32 {
+    let argv = [path.as_ptr(), std::ptr::null()];
+    // SAFETY: path and argv are NUL-terminated and live for the call.
+    unsafe { libc::execv(path.as_ptr(), argv.as_ptr()) };
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+}
+
+/// Wait for child `pid`; its exit status, or 128 + the signal that ended it.
+pub fn wait_exit(pid: i32) -> Result<i32> {
+    let mut st = 0;
+    // SAFETY: `st` is a live int for the status.
+    if unsafe { libc::waitpid(pid, &mut st, 0) } < 0 {
+        return Err(CrError::last_os("waitpid"));
+    }
+    Ok(if libc::WIFEXITED(st) { libc::WEXITSTATUS(st) } else { 128 + libc::WTERMSIG(st) })
+}
+
+/// A duplicate of `fd` at the lowest free number >= `min` (F_DUPFD).
+pub fn dup_at_least(fd: i32, min: i32) -> Result<i32> {
+    // SAFETY: F_DUPFD takes an integer; a bad fd is an error return.
+    let n = unsafe { libc::fcntl(fd, libc::F_DUPFD, min) };
+    if n < 0 {
+        return Err(CrError::last_os("F_DUPFD"));
+    }
+    Ok(n)
+}
+
+/// Close a descriptor by number (one whose owner will never close it).
+pub fn close(fd: i32) {
+    // SAFETY: an integer; closing an unused number is a harmless EBADF.
+    unsafe { libc::close(fd) };
+}
+
+/// Open `path` with `flags`, seek to `pos`, and put it at descriptor `want`.
+pub fn reopen_at(path: &std::ffi::CStr, flags: i32, pos: u64, want: i32) -> std::io::Result<()> {
+    // SAFETY: path is NUL-terminated and live for the call.
+    let fd = unsafe { libc::open(path.as_ptr(), flags) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: integer arguments on the descriptor just opened.
+    if unsafe { libc::lseek64(fd, pos as i64, libc::SEEK_SET) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if fd != want {
+        // SAFETY: integer arguments; `want` is replaced, as intended.
+        if unsafe { libc::dup2(fd, want) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        close(fd);
+    }
+    Ok(())
+}
+
+pub fn set_umask(mask: u32) {
+    // SAFETY: an integer argument.
+    unsafe { libc::umask(mask) };
+}
+
+/// A private read/write/exec anonymous mapping at exactly `addr`, unless
+/// something is mapped there (MAP_FIXED_NOREPLACE).
+pub fn map_rwx_at(addr: u32, len: u32) -> bool {
+    // SAFETY: NOREPLACE never touches an existing mapping; the new one is
+    // ours, and nothing refers to it yet.
+    let p = unsafe {
+        libc::mmap(
+            addr as *mut libc::c_void,
+            len as usize,
+            libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+            -1,
+            0,
+        )
+    };
+    p as u32 == addr
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_sigaction_is_the_i386_layout() {
+        assert_eq!(std::mem::size_of::<KernelSigaction>(), 20);
+        assert_eq!(std::mem::size_of::<Regs>(), 17 * 4);
+    }
+
+    #[test]
+    fn a_child_reports_or_runs() {
+        match fork_reporting(|_| (42, 3)).unwrap() {
+            Started::Failed(r) => assert_eq!(r, 42),
+            Started::Running(_) => panic!("the child reported"),
+        }
+        let Started::Running(pid) = fork_reporting(|w| {
+            // Past the point of no return: the report pipe closes unseen.
+            // SAFETY: closing the pipe, then leaving with status 5.
+            unsafe {
+                libc::close(w);
+                libc::_exit(5)
+            }
+        })
+        .unwrap() else {
+            panic!("the child did not report")
+        };
+        assert_eq!(wait_exit(pid).unwrap(), 5);
+        assert_eq!(exec(c"/nonexistent/kckpt"), libc::ENOENT);
+    }
+
+    #[test]
+    fn descriptors_are_reopened_where_asked() {
+        let p = std::env::temp_dir().join(format!("cr-sys-{}", std::process::id()));
+        std::fs::write(&p, b"0123456789").unwrap();
+        let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+        let want = dup_at_least(0, 200).unwrap();
+        reopen_at(&c, libc::O_RDONLY, 4, want).unwrap();
+        let mut b = [0u8; 3];
+        // SAFETY: reading into a live 3-byte buffer.
+        assert_eq!(unsafe { libc::read(want, b.as_mut_ptr().cast(), 3) }, 3);
+        assert_eq!(&b, b"456");
+        close(want);
+        assert!(reopen_at(c"/nonexistent/kckpt", libc::O_RDONLY, 0, want).is_err());
+        std::fs::remove_file(&p).unwrap();
+    }
+
+    #[test]
+    fn a_mapping_is_never_placed_over_another() {
+        let addr = 0x3000_0000;
+        assert!(map_rwx_at(addr, 4096));
+        assert!(!map_rwx_at(addr, 4096), "NOREPLACE must refuse an occupied range");
+    }
+
+    #[test]
+    fn wrappers_report_the_os_error() {
+        // No such tracee: ESRCH through the typed wrappers, not a crash.
+        let e = getregs(i32::MAX).unwrap_err();
+        assert!(e.to_string().contains("PTRACE") || e.to_string().contains("ptrace"), "{e}");
+        assert!(seize(i32::MAX).is_err());
+    }
+}
