@@ -51,7 +51,8 @@ impl Builder {
             fxsave: Fxsave(fx),
             tls: [UserDesc::empty(6), UserDesc::empty(7), UserDesc::empty(8)],
             state: KckptState {
-                mm: MmFields::default(),
+                // the lowest addresses the loader accepts (mmap_min_addr)
+                mm: MmFields::from_array([crate::PAGE_SIZE; 11]),
                 vdso_base: 0,
                 umask: 0o022,
                 sigblocked: 0,

@@ -50,6 +50,8 @@ pub enum Error {
     UnknownSegmentFlags { i: usize, flags: u32 },
     /// `p_vaddr + p_memsz` of `PT_LOAD[i]` overflows or exceeds `TASK_SIZE`.
     SegmentAboveTaskSize { i: usize },
+    /// `PT_LOAD[i]` starts below `vm.mmap_min_addr`.
+    SegmentBelowMinAddr { i: usize },
     /// `PT_LOAD[i]` starts below the end of `PT_LOAD[i-1]` (not ascending / overlapping).
     SegmentOverlap { i: usize },
     /// `PT_LOAD[i]` overlaps the vDSO (text or vvar) pages at `vdso_base`.
@@ -68,7 +70,7 @@ pub enum Error {
     KckptSize { size: u32, descsz: u32 },
     /// `kckpt_state.flags` has a bit set.
     UnknownFlags { flags: u32 },
-    /// An mm field is not below `TASK_SIZE`.
+    /// An mm field is below `mmap_min_addr` or not below `TASK_SIZE`.
     MmField { field: &'static str, value: u32 },
     /// `brk < start_brk`.
     BrkBelowStart { start_brk: u32, brk: u32 },
@@ -88,6 +90,10 @@ pub enum Error {
     BadUmask { umask: u32 },
     /// `kckpt_fd[i].pos` above `INT64_MAX`.
     FdPos { i: usize, pos: u64 },
+    /// `kckpt_fd[i].fd` is not above the previous record's (duplicate or unordered).
+    FdOrder { i: usize, fd: u32 },
+    /// More than `MAX_FDS` descriptor records.
+    TooManyFds { nr: u32 },
     /// A segment selector in `pr_reg` fails `putreg()`'s check
     /// (RPL != 3 and not null; or null cs/ss).
     BadSelector { reg: &'static str, value: u32 },
@@ -187,7 +193,7 @@ impl fmt::Display for Error {
             }
             UnknownFlags { flags } => write!(f, "kckpt note: unknown flags {flags:#x}"),
             MmField { field, value } => {
-                write!(f, "kckpt note: {field} {value:#x} not below TASK_SIZE")
+                write!(f, "kckpt note: {field} {value:#x} below mmap_min_addr or not below TASK_SIZE")
             }
             BrkBelowStart { start_brk, brk } => {
                 write!(f, "kckpt note: brk {brk:#x} below start_brk {start_brk:#x}")
@@ -206,8 +212,11 @@ impl fmt::Display for Error {
             MmOrder { start, end } => write!(f, "kckpt note: {start} > {end}"),
             BadUmask { umask } => write!(f, "kckpt note: umask {umask:#o} above 0777"),
             FdPos { i, pos } => write!(f, "kckpt note: kckpt_fd[{i}] pos {pos:#x} above INT64_MAX"),
+            FdOrder { i, fd } => write!(f, "kckpt note: kckpt_fd[{i}] fd {fd} not above the previous record's"),
+            TooManyFds { nr } => write!(f, "kckpt note: {nr} fd records, more than {}", crate::MAX_FDS),
+            SegmentBelowMinAddr { i } => write!(f, "PT_LOAD[{i}] starts below mmap_min_addr"),
             BadSelector { reg, value } => {
-                write!(f, "NT_PRSTATUS: {reg} {value:#x} is not a user (RPL 3) selector")
+                write!(f, "NT_PRSTATUS: {reg} {value:#x} is not a selector a new i386 task can load")
             }
             SetidFile { mode } => write!(f, "image file mode {mode:#o} is setuid/setgid"),
             VmaMismatch { i } => write!(f, "kckpt note: kckpt_vma[{i}] does not match PT_LOAD[{i}]"),

@@ -26,6 +26,8 @@ pub const TASK_SIZE: u32 = 0xC000_0000;
 pub const PAGE_SIZE: u32 = 4096;
 /// Most program headers a loader accepts: the note plus 1024 VMAs.
 pub const MAX_PHNUM: u32 = 1 + 1024;
+/// `KCKPT_MAX_FDS`: descriptor records in one image.
+pub const MAX_FDS: u32 = 1024;
 /// The kckpt note's format version this crate reads and writes.
 pub const KCKPT_VERSION: u32 = 1;
 /// `kckpt_state.magic`, "KCKP" little-endian.

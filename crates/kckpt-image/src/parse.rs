@@ -6,7 +6,7 @@ use std::io::{Read, Seek, SeekFrom};
 use crate::bytes::{pad4, slice, u16_at, u32_at, Rd};
 use crate::consts::*;
 use crate::model::*;
-use crate::{Error, KCKPT_MAGIC, KCKPT_VERSION, MAX_PHNUM, PAGE_SIZE, PATH_MAX, TASK_SIZE};
+use crate::{Error, KCKPT_MAGIC, KCKPT_VERSION, MAX_FDS, MAX_PHNUM, PAGE_SIZE, PATH_MAX, TASK_SIZE};
 
 type Result<T> = std::result::Result<T, Error>;
 
@@ -21,6 +21,8 @@ pub struct Limits {
     pub vdso_text_bytes: u32,
     /// `mxcsr_feature_mask` of the CPU (0xffff with DAZ; 0xffbf without).
     pub mxcsr_feature_mask: u32,
+    /// `vm.mmap_min_addr` (the kernel's default, 4096).
+    pub mmap_min_addr: u32,
 }
 
 impl Default for Limits {
@@ -30,6 +32,7 @@ impl Default for Limits {
             vdso_vvar_bytes: 4 * PAGE_SIZE,
             vdso_text_bytes: 2 * PAGE_SIZE,
             mxcsr_feature_mask: 0x0000_ffff,
+            mmap_min_addr: PAGE_SIZE,
         }
     }
 }
@@ -350,17 +353,29 @@ fn file_raw_if_odd(d: &[u8]) -> Vec<u8> {
     }
 }
 
-/// `putreg()`'s selector checks on the low 16 bits: RPL 3 or null; cs/ss non-null.
+/// i386 `__USER_CS`, `__USER_DS` and the three TLS slots (GDT 6..=8, RPL 3).
+const USER_CS: u32 = 0x73;
+const USER_DS: u32 = 0x7b;
+const TLS_SELECTORS: [u32; 3] = [0x33, 0x3b, 0x43];
+
+/// The selectors a fresh i386 task can run with (binfmt_cr's
+/// `cr_selectors_ok()`): cs the user code segment, ss the user data
+/// segment, ds/es/fs null or user data, gs also a TLS slot. No LDT
+/// selector, no other GDT entry, nothing above 16 bits.
 fn check_selectors(r: &Regs) -> Result<()> {
-    let sels = [("ds", r.ds), ("es", r.es), ("fs", r.fs), ("gs", r.gs), ("cs", r.cs), ("ss", r.ss)];
-    for (reg, value) in sels {
-        let v = value & 0xffff;
-        let null_ok = !matches!(reg, "cs" | "ss");
-        if (v == 0 && !null_ok) || (v != 0 && v & 3 != 3) {
-            return Err(Error::BadSelector { reg, value });
-        }
+    let data = |v: u32| v == 0 || v == USER_DS;
+    let sels = [
+        ("ds", r.ds, data(r.ds)),
+        ("es", r.es, data(r.es)),
+        ("fs", r.fs, data(r.fs)),
+        ("gs", r.gs, data(r.gs) || TLS_SELECTORS.contains(&r.gs)),
+        ("cs", r.cs, r.cs == USER_CS),
+        ("ss", r.ss, r.ss == USER_DS),
+    ];
+    match sels.iter().find(|s| !s.2) {
+        Some(&(reg, value, _)) => Err(Error::BadSelector { reg, value }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Refuse a setuid/setgid image file (`mode` as in `st_mode`).
@@ -417,6 +432,9 @@ fn check_loads(ph: &[Phdr], data_min: usize, file_len: u64, vdso: u32, lim: &Lim
         }
         if p.paddr != 0 {
             return Err(Error::SegmentField { i, field: "p_paddr", value: p.paddr });
+        }
+        if p.vaddr < lim.mmap_min_addr {
+            return Err(Error::SegmentBelowMinAddr { i });
         }
         let vend = p.vaddr as u64 + p.memsz as u64;
         if vend > lim.task_size as u64 {
@@ -520,7 +538,7 @@ fn check_kckpt_header(magic: u32, version: u32, size: u32, flags: u32, descsz: u
 
 fn check_mm(mm: &MmFields, vdso: u32, lim: &Limits) -> Result<()> {
     for (field, value) in MM_NAMES.iter().zip(mm.to_array()) {
-        if value >= lim.task_size {
+        if value < lim.mmap_min_addr || value >= lim.task_size {
             return Err(Error::MmField { field, value });
         }
     }
@@ -584,16 +602,22 @@ fn read_vmas(r: &mut Rd<'_>, nr: u32) -> Result<Vec<Vma>> {
 }
 
 fn read_fds(r: &mut Rd<'_>, nr: u32) -> Result<Vec<Fd>> {
+    if nr > MAX_FDS {
+        return Err(Error::TooManyFds { nr });
+    }
     let t = Error::KckptTruncated { what: "fds" };
     if (nr as usize).checked_mul(FD_FIXED_SIZE + 4).is_none_or(|n| n > r.remaining()) {
         return Err(t);
     }
-    let mut out = Vec::with_capacity(nr as usize);
+    let mut out: Vec<Fd> = Vec::with_capacity(nr as usize);
     for i in 0..nr as usize {
         let (a, b, c, d, e) = (r.u32(), r.u32(), r.u64(), r.u32(), r.u32());
         let (Some(fd), Some(flags), Some(pos), Some(mode), Some(len)) = (a, b, c, d, e) else {
             return Err(t);
         };
+        if out.last().is_some_and(|prev| fd <= prev.fd) {
+            return Err(Error::FdOrder { i, fd });
+        }
         if mode != S_IFREG {
             return Err(Error::FdNotRegular { i, mode });
         }

@@ -173,8 +173,8 @@ rule!(sigaction_pad, |img, b| patch(img, b, "kckpt.sigaction[5].pad", |_| 1), Er
 rule!(sig_handler_kernel, |img, b| patch(img, b, "kckpt.sigaction[2].handler", |_| TASK_SIZE), Error::SigactionAddr { sig: 2, field: "handler", .. });
 rule!(sig_restorer_kernel, |img, b| patch(img, b, "kckpt.sigaction[2].restorer", |_| 0xffff_e000), Error::SigactionAddr { sig: 2, field: "restorer", .. });
 rule!(code_reversed, |img, b| patch(img, b, "kckpt.end_code", |_| 0x0804_0000), Error::MmOrder { start: "start_code", .. });
-rule!(data_reversed, |img, b| patch(img, b, "kckpt.start_data", |_| 0x1000), Error::MmOrder { start: "start_data", .. });
-rule!(args_reversed, |img, b| patch(img, b, "kckpt.arg_end", |_| 0), Error::MmOrder { start: "arg_start", .. });
+rule!(data_reversed, |img, b| patch(img, b, "kckpt.start_data", |_| 0x0804_d000), Error::MmOrder { start: "start_data", .. });
+rule!(args_reversed, |img, b| patch(img, b, "kckpt.arg_end", |_| 0x1000), Error::MmOrder { start: "arg_start", .. });
 rule!(env_reversed, |img, b| patch(img, b, "kckpt.env_start", |_| 0xbffd_ff41), Error::MmOrder { start: "env_start", .. });
 rule!(umask_big, |img, b| patch(img, b, "kckpt.umask", |_| 0o1000), Error::BadUmask { umask: 0o1000 });
 rule!(fd_pos_negative, |img, b| { let o = off(img, "kckpt.fd[0].pos"); b[o + 7] = 0x80 }, Error::FdPos { i: 0, .. });
@@ -184,13 +184,22 @@ rule!(cs_null, |img, b| patch(img, b, "prstatus.cs", |_| 0), Error::BadSelector 
 rule!(ss_null_low16, |img, b| patch(img, b, "prstatus.ss", |_| 0x1_0000), Error::BadSelector { reg: "ss", .. });
 
 #[test]
-fn selectors_null_or_upper_bits_accepted() {
+fn selectors_null_user_data_or_tls_accepted() {
     let (img, _, mut b) = sample();
     patch(&img, &mut b, "prstatus.fs", |_| 0);
-    patch(&img, &mut b, "prstatus.gs", |_| 0xdead_0033);
-    patch(&img, &mut b, "prstatus.ds", |_| 0x2b);
+    patch(&img, &mut b, "prstatus.es", |_| 0);
+    patch(&img, &mut b, "prstatus.gs", |_| 0x43);
+    patch(&img, &mut b, "prstatus.ds", |_| 0x7b);
     assert!(Image::parse(&b).is_ok());
 }
+rule!(ds_other_gdt_entry, |img, b| patch(img, b, "prstatus.ds", |_| 0x2b), Error::BadSelector { reg: "ds", .. });
+rule!(gs_upper_bits, |img, b| patch(img, b, "prstatus.gs", |_| 0xdead_0033), Error::BadSelector { reg: "gs", .. });
+rule!(cs_ldt, |img, b| patch(img, b, "prstatus.cs", |_| 0x7), Error::BadSelector { reg: "cs", .. });
+rule!(ss_kernel_cs_rpl3, |img, b| patch(img, b, "prstatus.ss", |_| 0x63), Error::BadSelector { reg: "ss", .. });
+rule!(mm_below_mmap_min_addr, |img, b| patch(img, b, "kckpt.start_code", |_| 0), Error::MmField { field: "start_code", .. });
+rule!(fd_duplicate, |img, b| { let v = get32(b, off(img, "kckpt.fd[0].fd")); patch(img, b, "kckpt.fd[1].fd", |_| v) }, Error::FdOrder { i: 1, .. });
+rule!(fd_descending, |img, b| patch(img, b, "kckpt.fd[1].fd", |_| 0), Error::FdOrder { i: 1, .. });
+rule!(fd_count_above_max, |img, b| patch(img, b, "kckpt.nr_fds", |_| 1025), Error::TooManyFds { nr: 1025 });
 rule!(vma_mismatch_start, |img, b| patch(img, b, "kckpt.vma[1].start", |v| v + 4096), Error::VmaMismatch { i: 1 });
 rule!(vma_mismatch_end, |img, b| patch(img, b, "kckpt.vma[2].end", |v| v - 4096), Error::VmaMismatch { i: 2 });
 rule!(vma_flags, |img, b| patch(img, b, "kckpt.vma[0].flags", |v| v | 8), Error::VmaFlags { i: 0, .. });

@@ -22,6 +22,8 @@ pub fn builder() -> Builder {
         .mm(MmFields {
             start_code: 0x0804_8000,
             end_code: 0x0804_a000,
+            start_data: 0x0804_b000,
+            end_data: 0x0804_c000,
             start_brk: 0x0804_c000,
             brk: 0x0804_e000,
             start_stack: 0xbffd_ff00,

@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * cr_exec_limits: images the loader must refuse with ENOEXEC before the
+ * point of no return, because the kernel would refuse the same values
+ * elsewhere (and the task would die half restored): duplicate or
+ * unordered descriptor records, LDT and kernel segment selectors, mm
+ * fields below mmap_min_addr, brk and segments beyond RLIMIT_DATA and
+ * RLIMIT_AS, and a vDSO when vm.vdso_enabled is 0.
+ */
+#define _GNU_SOURCE
+#include <sys/resource.h>
+
+#include "guest.h"
+#include "image.h"
+
+static struct img base;
+
+static void two_files(void)
+{
+	open("a.txt", O_RDWR | O_CREAT, 0644);
+	open("b.txt", O_RDWR | O_CREAT, 0644);
+}
+
+/* Write @m as @name, run it with @res limited to @lim (if @res >= 0). */
+static int run_variant(struct img *m, const char *name, int res, rlim_t lim)
+{
+	int st, p[2], err = 0;
+	pid_t pid;
+
+	if (img_write(m, name) || pipe(p))
+		return -1;
+	pid = fork();
+	if (!pid) {
+		struct rlimit rl = { lim, lim };
+
+		close(p[0]);
+		fcntl(p[1], F_SETFD, FD_CLOEXEC);
+		alarm(30);
+		if (res >= 0 && setrlimit(res, &rl))
+			_exit(126);
+		execl(name, name, (char *)NULL);
+		err = errno;
+		write(p[1], &err, sizeof(err));
+		_exit(127);
+	}
+	close(p[1]);
+	if (read(p[0], &err, sizeof(err)) != sizeof(err))
+		err = 0;
+	close(p[0]);
+	waitpid(pid, &st, 0);
+	if (err)
+		return err;
+	return 1000 + (WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+}
+
+static struct img copy(void)
+{
+	struct img m = base;
+
+	m.buf = malloc(base.len);
+	memcpy(m.buf, base.buf, base.len);
+	return m;
+}
+
+static void write_sysctl(const char *path, const char *v)
+{
+	int fd = open(path, O_WRONLY);
+
+	if (fd >= 0) {
+		write(fd, v, strlen(v));
+		close(fd);
+	}
+}
+
+int main(void)
+{
+	struct img m;
+	size_t f0, f1;
+	int r;
+
+	setvbuf(stdout, NULL, _IONBF, 0);
+	check(make_image("base.kckpt", 42, two_files) == 0, "checkpoint with two files open");
+	check(img_load(&base, "base.kckpt") == 0, "image parsed");
+	check(img_get(&base, base.state + ST_NR_FDS) >= 2, "image has %u fd records",
+	      img_get(&base, base.state + ST_NR_FDS));
+	r = run_variant(&base, "ok.kckpt", -1, 0);
+	check(r == 1042, "the unmodified image restarts (%d)", r);
+
+	m = copy();
+	f0 = img_fd_rec(&m, 0);
+	f1 = img_fd_rec(&m, 1);
+	img_put(&m, f1, img_get(&m, f0));
+	r = run_variant(&m, "dup.kckpt", -1, 0);
+	check(r == ENOEXEC, "two records for one fd: ENOEXEC (%d)", r);
+
+	m = copy();
+	img_put(&m, f0, img_get(&base, f1));
+	img_put(&m, f1, img_get(&base, f0));
+	r = run_variant(&m, "order.kckpt", -1, 0);
+	check(r == ENOEXEC, "fd records out of order: ENOEXEC (%d)", r);
+
+	m = copy();
+	img_put(&m, m.regs + 4 * R_CS, 0x7);	/* LDT entry 0, RPL 3 */
+	r = run_variant(&m, "ldt.kckpt", -1, 0);
+	check(r == ENOEXEC, "LDT code selector: ENOEXEC (%d)", r);
+
+	m = copy();
+	img_put(&m, m.regs + 4 * R_SS, 0x63);	/* kernel CS with RPL 3 */
+	r = run_variant(&m, "gdt.kckpt", -1, 0);
+	check(r == ENOEXEC, "kernel GDT entry as stack selector: ENOEXEC (%d)", r);
+
+	m = copy();
+	img_put(&m, m.state + ST_START_CODE, 0);
+	r = run_variant(&m, "mm0.kckpt", -1, 0);
+	check(r == ENOEXEC, "start_code below mmap_min_addr: ENOEXEC (%d)", r);
+
+	r = run_variant(&base, "data.kckpt", RLIMIT_DATA, 64 << 10);
+	check(r == ENOEXEC, "RLIMIT_DATA 64 KiB: ENOEXEC (%d)", r);
+
+	r = run_variant(&base, "as.kckpt", RLIMIT_AS, 512 << 10);
+	check(r == ENOEXEC, "RLIMIT_AS 512 KiB: ENOEXEC (%d)", r);
+
+	if (img_get(&base, base.state + ST_VDSO)) {
+		write_sysctl("/proc/sys/vm/vdso_enabled", "0");
+		r = run_variant(&base, "novdso.kckpt", -1, 0);
+		write_sysctl("/proc/sys/vm/vdso_enabled", "1");
+		check(r == ENOEXEC, "vm.vdso_enabled=0 and the image has a vDSO: ENOEXEC (%d)", r);
+		r = run_variant(&base, "vdso.kckpt", -1, 0);
+		check(r == 1042, "vm.vdso_enabled=1 again: restarts (%d)", r);
+	} else {
+		check(0, "the image records a vDSO");
+	}
+	return failures ? 1 : 0;
+}
