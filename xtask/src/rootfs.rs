@@ -98,6 +98,25 @@ fn compile(sh: &Shell, src: &Path, out: &Path, include: &Path) -> Result<()> {
         .with_context(|| format!("compiling {}", src.display()))
 }
 
+/// Features that one patch of the series adds, each recognised by a string
+/// only that patch puts in the tree: (feature, file, marker). A prefix of
+/// the series without the patch skips the tests that need it (bisect).
+const MARKERS: &[(&str, &str, &str)] = &[
+    ("exec_retval", "fs/binfmt_cr.c", "bprm->exec_retval"),
+    ("cr_creds", "fs/binfmt_cr.c", "cr_check_creds"),
+    ("fd_limits", "fs/binfmt_cr.c", "out of order"),
+    ("open_once", "fs/binfmt_cr.c", "O_NOFOLLOW | O_NONBLOCK"),
+    ("mm_map_rules", "fs/binfmt_cr.c", "cr_selectors_ok"),
+    ("killable_stack", "fs/binfmt_cr.c", "fatal_signal_pending"),
+    ("vdso_sysctl", "fs/binfmt_cr.c", "vdso32_enabled"),
+    ("cloexec", "fs/binfmt_cr.c", "cloexec"),
+    ("cr_coredump", "fs/binfmt_cr.c", ".core_dump"),
+    ("log_escape", "fs/binfmt_cr.c", "%*pE"),
+    ("clone_vm_ebusy", "kernel/checkpoint.c", "MMF_MULTIPROCESS"),
+    ("binfmt_cr_sysctl", "fs/binfmt_cr.c", "cr_sysctls"),
+    ("anon_restore", "fs/binfmt_cr.c", "cr_fill("),
+];
+
 /// What the kernel tree under test offers the guest tests.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Features(pub std::collections::BTreeSet<String>);
@@ -113,6 +132,12 @@ impl Features {
         }
         if tree.join("lib/rust_abi_test.rs").exists() {
             f.insert("rust_abi_test".to_string());
+        }
+        for (feature, file, marker) in MARKERS {
+            let text = std::fs::read_to_string(tree.join(file)).unwrap_or_default();
+            if text.contains(marker) {
+                f.insert(feature.to_string());
+            }
         }
         Ok(Features(f))
     }
