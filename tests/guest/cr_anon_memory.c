@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * cr_anon_memory: memory that was anonymous comes back anonymous.  After
- * restart the heap, an anonymous mapping and the stack are not mappings of
+ * cr_anon_memory: memory that was anonymous comes back anonymous, in both
+ * modes (binfmt_cr and cr -r --userspace).  After restart the heap, an anonymous mapping and the stack are not mappings of
  * the image file (/proc/self/maps), their data is intact, MADV_DONTNEED
  * on them reads zeros (not the checkpointed bytes) and MADV_FREE works.
  */
@@ -97,6 +97,14 @@ int main(void)
 	check(WIFEXITED(st) && WEXITSTATUS(st) == 0, "checkpoint made a.kckpt");
 	chmod("a.kckpt", 0755);
 	r = exec_image("./a.kckpt", 0);
-	check(r == 1042, "restarted: heap, anonymous mmap and stack are anonymous memory (%d)", r);
+	check(r == 1042, "binfmt_cr: heap, anonymous mmap and stack are anonymous memory (%d)", r);
+	pid = fork();
+	if (!pid) {
+		execl("/bin/cr", "cr", "-r", "--userspace", "-f", "./a.kckpt", (char *)NULL);
+		_exit(127);
+	}
+	waitpid(pid, &st, 0);
+	r = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	check(r == 42, "cr -r --userspace: the same (exit %d)", r);
 	return failures ? 1 : 0;
 }

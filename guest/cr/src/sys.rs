@@ -218,6 +218,38 @@ pub fn dup_at_least(fd: i32, min: i32) -> Result<i32> {
     Ok(n)
 }
 
+/// The data (non-hole) byte ranges of `fd` within `[off, off + len)`, as
+/// (offset, length), from lseek's SEEK_DATA/SEEK_HOLE; a file system
+/// without them reports everything as data.
+pub fn data_ranges(fd: i32, off: u64, len: u64) -> Result<Vec<(u64, u64)>> {
+    let end = off + len;
+    let mut out = Vec::new();
+    let mut pos = off;
+    while pos < end {
+        // SAFETY: integers only; errors come back as -1 with errno.
+        let data = unsafe { libc::lseek64(fd, pos as i64, libc::SEEK_DATA) };
+        if data < 0 {
+            if std::io::Error::last_os_error().raw_os_error() == Some(libc::ENXIO) {
+                break;
+            }
+            return Err(CrError::last_os("lseek SEEK_DATA"));
+        }
+        let data = data as u64;
+        if data >= end {
+            break;
+        }
+        // SAFETY: as above.
+        let hole = unsafe { libc::lseek64(fd, data as i64, libc::SEEK_HOLE) };
+        if hole < 0 {
+            return Err(CrError::last_os("lseek SEEK_HOLE"));
+        }
+        let hole = (hole as u64).min(end);
+        out.push((data, hole - data));
+        pos = hole;
+    }
+    Ok(out)
+}
+
 /// Close a descriptor by number (one whose owner will never close it).
 pub fn close(fd: i32) {
     // SAFETY: an integer; closing an unused number is a harmless EBADF.
@@ -271,6 +303,28 @@ pub fn map_rwx_at(addr: u32, len: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn data_ranges_cover_the_data_within_bounds() {
+        use std::io::{Seek, SeekFrom, Write};
+        use std::os::unix::io::AsRawFd;
+        let path = std::env::temp_dir().join(format!("cr-ranges-{}", std::process::id()));
+        let mut f = std::fs::File::create(&path).unwrap();
+        f.write_all(&[1u8; 4096]).unwrap();
+        f.seek(SeekFrom::Start(1 << 20)).unwrap();
+        f.write_all(&[2u8; 4096]).unwrap();
+        let r = data_ranges(f.as_raw_fd(), 0, (1 << 20) + 4096).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        // Sorted, disjoint, inside the window, and covering both blocks
+        // (a file system without SEEK_HOLE reports one range: all data).
+        let mut at = 0;
+        for &(off, len) in &r {
+            assert!(off >= at && len > 0 && off + len <= (1 << 20) + 4096, "{r:?}");
+            at = off + len;
+        }
+        let covers = |x: u64| r.iter().any(|&(o, l)| x >= o && x < o + l);
+        assert!(covers(0) && covers(4095) && covers(1 << 20) && covers((1 << 20) + 4095), "{r:?}");
+    }
 
     #[test]
     fn kernel_sigaction_is_the_i386_layout() {

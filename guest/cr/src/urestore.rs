@@ -9,8 +9,8 @@
 //! data. Its absolute addresses are known when it is generated, so it
 //! needs no position independence. It unmaps all of cr, moves the vDSO
 //! and vvar to the image's vdso_base if they are elsewhere, maps each
-//! segment MAP_PRIVATE|MAP_FIXED from the image file (the stack anonymous
-//! MAP_GROWSDOWN, read in), sets the mm fields and auxv (PR_SET_MM, needs
+//! segment anonymous (the stack MAP_GROWSDOWN) and reads the image's data
+//! ranges into it, holes left unallocated, sets the mm fields and auxv (PR_SET_MM, needs
 //! CAP_SYS_RESOURCE), TLS (set_thread_area), the blocked mask, FPU/SSE
 //! (fxrstor or frstor), then segment and general registers, eflags and esp,
 //! and jumps to eip. A failure before that point is reported by cr with its
@@ -290,16 +290,19 @@ fn child(img: &Image, f: &std::fs::File, pipe_w: i32) -> Result<std::convert::In
         let prot = (if s.flags & PF_R != 0 { 1 } else { 0 })
             | (if s.flags & PF_W != 0 { 2 } else { 0 })
             | (if s.flags & PF_X != 0 { 4 } else { 0 });
+        // Anonymous memory, as in the checkpointed process (and as
+        // binfmt_cr restores it): read in, holes left unallocated.
+        let mut fl = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED) as u32;
         if v.flags & VMA_GROWSDOWN != 0 {
-            let fl = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED | libc::MAP_GROWSDOWN) as u32;
-            a.sys(NR_MMAP2, &[s.vaddr, s.memsz, 3, fl, u32::MAX, 0], true);
-            a.sys(NR_PREAD64, &[img_fd as u32, s.vaddr, s.memsz, s.offset, 0], true);
-            if prot != 3 {
-                a.sys(NR_MPROTECT, &[s.vaddr, s.memsz, prot], true);
-            }
-        } else {
-            let fl = (libc::MAP_PRIVATE | libc::MAP_FIXED) as u32;
-            a.sys(NR_MMAP2, &[s.vaddr, s.memsz, prot, fl, img_fd as u32, s.offset / PAGE], true);
+            fl |= libc::MAP_GROWSDOWN as u32;
+        }
+        a.sys(NR_MMAP2, &[s.vaddr, s.memsz, 3, fl, u32::MAX, 0], true);
+        for (off, len) in sys::data_ranges(img_fd, s.offset as u64, s.memsz as u64)? {
+            let at = s.vaddr + (off - s.offset as u64) as u32;
+            a.sys(NR_PREAD64, &[img_fd as u32, at, len as u32, off as u32, (off >> 32) as u32], true);
+        }
+        if prot != 3 {
+            a.sys(NR_MPROTECT, &[s.vaddr, s.memsz, prot], true);
         }
     }
     a.sys(NR_CLOSE, &[img_fd as u32], false);
