@@ -10,7 +10,8 @@
  *          core_pattern /tmp/b/core), from the raise() to the parent's
  *          waitpid (includes the exit's teardown of the memory)
  * and the parent also times `dd if=/dev/zero of=/tmp/b/dd bs=1M count=N`
- * and fork+exec of a static ELF (this program, until its main() runs).
+ * and fork+exec of a static ELF (this program, until its main() runs),
+ * and `dd if=IMAGE of=/dev/null bs=1M` (reading the image once).
  * One line per measurement: "bench size=N rep=R key=value ...".
  * Usage: bench_cr [REPS [SIZE...]] (REPS also from kckpt.bench_reps= on the
  * kernel command line); `bench_cr stamp` writes CLOCK_MONOTONIC, binary.
@@ -179,6 +180,11 @@ static void one(int mib, int rep, const char *self)
 	printf("bench size=%d rep=%d what=ckpt secs=%.6f bytes=%lld alloc=%lld\n", mib, rep, t, sz, alloc);
 	t = time_to_run(DIR "/img.kckpt", (char *[]){ "img.kckpt", NULL });
 	printf("bench size=%d rep=%d what=restart secs=%.6f\n", mib, rep, t);
+	/* restart copies the image's data in: compare with reading it once */
+	t0 = now();
+	st = run((char *[]){ "/bin/busybox", "dd", "if=" DIR "/img.kckpt", "of=/dev/null", "bs=1M", NULL });
+	t = now() - t0;
+	printf("bench size=%d rep=%d what=dd_read secs=%.6f\n", mib, rep, st ? -1 : t);
 	unlink(DIR "/img.kckpt");
 
 	snprintf(pidbuf, sizeof(pidbuf), "%d", pid);

@@ -78,6 +78,8 @@ pub fn run(g: &Guest, json: bool, reps: usize) -> Result<()> {
             "checkpoint_vs_dd": ratio(ckpt, dd),
             "checkpoint_vs_coredump": ratio(ckpt, core),
             "restart_s": g("restart", "secs"),
+            "image_read_s": g("dd_read", "secs"),
+            "restart_vs_read": g("restart", "secs").zip(g("dd_read", "secs")).map(|(a, b)| a / b),
             "exec_static_elf_s": g("exec", "secs"),
             "image_bytes": g("ckpt", "bytes"),
             "image_alloc_bytes": g("ckpt", "alloc"),
@@ -98,13 +100,14 @@ pub fn run(g: &Guest, json: bool, reps: usize) -> Result<()> {
     println!("vs dd / vs core: checkpoint throughput over dd's and the coredump's (goals >= 0.8 and >= 1.0).");
     println!("img/mem: the image's allocated bytes (st_blocks) over the touched memory.");
     println!("core: raise(SIGQUIT) to the parent's waitpid, so it includes the exit's teardown.");
+    println!("read ms: dd of the image to /dev/null; /read: restart time over it (goal <= 1.5).");
     let _ = fs::remove_dir_all(&work);
     Ok(())
 }
 
 /// The printed table's columns: (heading, width, JSON key, scale, decimals,
 /// a separator before it).
-const COLUMNS: [(&str, usize, &str, f64, usize, bool); 13] = [
+const COLUMNS: [(&str, usize, &str, f64, usize, bool); 15] = [
     ("ckpt ms", 9, "checkpoint_s", 1e3, 1, true),
     ("MiB/s", 8, "checkpoint_mib_s", 1.0, 0, false),
     ("core ms", 9, "coredump_s", 1e3, 1, true),
@@ -115,6 +118,8 @@ const COLUMNS: [(&str, usize, &str, f64, usize, bool); 13] = [
     ("vs core", 7, "checkpoint_vs_coredump", 1.0, 2, false),
     ("rstrt ms", 8, "restart_s", 1e3, 2, true),
     ("exec ms", 8, "exec_static_elf_s", 1e3, 2, false),
+    ("read ms", 8, "image_read_s", 1e3, 2, false),
+    ("/read", 6, "restart_vs_read", 1.0, 2, false),
     ("img/mem", 8, "image_alloc_vs_touched", 1.0, 3, true),
     ("cr -p ms", 9, "cr_p_s", 1e3, 1, true),
     ("MiB/s", 8, "cr_p_mib_s", 1.0, 0, false),
