@@ -110,9 +110,13 @@ pub(crate) fn dying(pid: i32) -> bool {
 }
 
 /// An error met while the target was being killed is "target exited".
+/// ESRCH from a request on the seized, stopped target means it is not
+/// stopped any more: only SIGKILL does that, so it is on its way out even
+/// while /proc does not show it exiting yet.
 pub(crate) fn exited_or(pid: i32, e: CrError) -> CrError {
     match e {
         CrError::TargetExited(_) | CrError::FileExists(_) | CrError::Usage(_) => e,
+        CrError::Os(_, ref err) if err.raw_os_error() == Some(libc::ESRCH) => CrError::TargetExited(pid),
         _ if dying(pid) => CrError::TargetExited(pid),
         _ => e,
     }
@@ -256,6 +260,16 @@ pub(crate) fn patch_offsets(img: &Image, addr: u32, len: usize) -> std::result::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn esrch_from_the_stopped_target_is_target_exited() {
+        // A pid that is not ours and not dying: only the ESRCH decides.
+        let me = std::process::id() as i32;
+        let gone = CrError::Os("PTRACE_SETREGS on 1".into(), std::io::Error::from_raw_os_error(libc::ESRCH));
+        assert!(matches!(exited_or(me, gone), CrError::TargetExited(p) if p == me));
+        let other = CrError::Os("write".into(), std::io::Error::from_raw_os_error(libc::ENOSPC));
+        assert!(matches!(exited_or(me, other), CrError::Os(..)));
+    }
 
     #[test]
     fn interrupted_nanosleep_is_restarted() {
