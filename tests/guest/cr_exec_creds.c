@@ -5,7 +5,8 @@
  * capabilities (capset, bounding set kept) and nobody running an image
  * that carries file capabilities get ENOEXEC; the caller's
  * exec_update_lock is free afterwards (opening /proc/PID/mem of the
- * zombie does not block).
+ * zombie does not block).  A setuid program (euid root, ruid nobody) gains
+ * nothing from exec and restarts the image.
  */
 #define _GNU_SOURCE
 #include <linux/capability.h>
@@ -81,6 +82,23 @@ int main(void)
 	check(make_image("c.kckpt", 42, NULL) == 0, "root checkpoints c.kckpt");
 	r = exec_image("./c.kckpt", 0);
 	check(r == 1042, "root with its capabilities restarts it (%d)", r);
+
+	/* a setuid-root program (ruid nobody, euid root) gains nothing: runs */
+	{
+		pid_t pid = fork();
+		int st;
+
+		if (!pid) {
+			alarm(30);
+			if (setreuid(65534, 0))
+				_exit(126);
+			execl("./c.kckpt", "./c.kckpt", (char *)NULL);
+			_exit(127);
+		}
+		waitpid(pid, &st, 0);
+		r = WIFEXITED(st) ? 1000 + WEXITSTATUS(st) : 1128 + WTERMSIG(st);
+		check(r == 1042, "ruid nobody, euid root (a setuid program) restarts it (%d)", r);
+	}
 
 	r = run_checked("./c.kckpt", 1, &free_lock);
 	check(r == ENOEXEC, "root without permitted capabilities: ENOEXEC (%d)", r);
