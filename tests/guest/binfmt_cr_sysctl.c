@@ -11,12 +11,7 @@
 
 static int set_knob(const char *v)
 {
-	int fd = open(KNOB, O_WRONLY);
-	int ok = fd >= 0 && write(fd, v, strlen(v)) == (ssize_t)strlen(v);
-
-	if (fd >= 0)
-		close(fd);
-	return ok ? 0 : -1;
+	return write_file(KNOB, v);
 }
 
 static int as_nobody_set(void)

@@ -9,16 +9,6 @@
 #include "guest.h"
 #include "image.h"
 
-static void write_file(const char *path, const char *v)
-{
-	int fd = open(path, O_WRONLY | O_TRUNC);
-
-	if (fd >= 0) {
-		write(fd, v, strlen(v));
-		close(fd);
-	}
-}
-
 int main(void)
 {
 	struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };

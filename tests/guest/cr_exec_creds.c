@@ -15,12 +15,23 @@
 #include "guest.h"
 #include "image.h"
 
-static int drop_caps(void)
+static int drop_caps(void *unused)
 {
 	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
 	struct __user_cap_data_struct d[2] = { 0 };
 
 	return syscall(SYS_capset, &h, d);
+}
+
+static int nobody(void *unused)
+{
+	return setgid(65534) || setuid(65534);
+}
+
+/* ruid nobody, euid root: what a setuid-root program runs with */
+static int setuid_root(void *unused)
+{
+	return setreuid(65534, 0);
 }
 
 /*
@@ -30,28 +41,13 @@ static int drop_caps(void)
  */
 static int run_checked(const char *path, int drop, int *lock_free)
 {
-	int p[2], err = 0, st;
+	int err, st;
 	siginfo_t si;
 	pid_t pid, chk;
 
-	if (pipe(p))
+	pid = exec_spawn(path, drop ? drop_caps : nobody, NULL, &err);
+	if (pid < 0)
 		return -1;
-	pid = fork();
-	if (!pid) {
-		close(p[0]);
-		fcntl(p[1], F_SETFD, FD_CLOEXEC);
-		alarm(30);
-		if (drop ? drop_caps() : (setgid(65534) || setuid(65534)))
-			_exit(126);
-		execl(path, path, (char *)NULL);
-		err = errno;
-		write(p[1], &err, sizeof(err));
-		_exit(127);
-	}
-	close(p[1]);
-	if (read(p[0], &err, sizeof(err)) != sizeof(err))
-		err = 0;
-	close(p[0]);
 	/* a zombie, not reaped yet: its signal struct and locks still exist */
 	waitid(P_PID, pid, &si, WEXITED | WNOWAIT);
 	chk = fork();
@@ -66,9 +62,7 @@ static int run_checked(const char *path, int drop, int *lock_free)
 	waitpid(chk, &st, 0);
 	*lock_free = WIFEXITED(st) && WEXITSTATUS(st) == 0;
 	waitpid(pid, &st, 0);
-	if (err)
-		return err;
-	return 1000 + (WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+	return exec_result(err, st);
 }
 
 int main(void)
@@ -84,21 +78,8 @@ int main(void)
 	check(r == 1042, "root with its capabilities restarts it (%d)", r);
 
 	/* a setuid-root program (ruid nobody, euid root) gains nothing: runs */
-	{
-		pid_t pid = fork();
-		int st;
-
-		if (!pid) {
-			alarm(30);
-			if (setreuid(65534, 0))
-				_exit(126);
-			execl("./c.kckpt", "./c.kckpt", (char *)NULL);
-			_exit(127);
-		}
-		waitpid(pid, &st, 0);
-		r = WIFEXITED(st) ? 1000 + WEXITSTATUS(st) : 1128 + WTERMSIG(st);
-		check(r == 1042, "ruid nobody, euid root (a setuid program) restarts it (%d)", r);
-	}
+	r = exec_image_with("./c.kckpt", setuid_root, NULL);
+	check(r == 1042, "ruid nobody, euid root (a setuid program) restarts it (%d)", r);
 
 	r = run_checked("./c.kckpt", 1, &free_lock);
 	check(r == ENOEXEC, "root without permitted capabilities: ENOEXEC (%d)", r);

@@ -21,16 +21,6 @@ static double now(void)
 	return t.tv_sec + t.tv_nsec / 1e9;
 }
 
-static void write_sysctl(const char *path, const char *v)
-{
-	int fd = open(path, O_WRONLY);
-
-	if (fd >= 0) {
-		write(fd, v, strlen(v));
-		close(fd);
-	}
-}
-
 int main(void)
 {
 	unsigned int phnum, last, start, size, prev_end, new_start, delta;
@@ -66,7 +56,7 @@ int main(void)
 	close(fd);
 
 	/* the segment is all holes: no memory is used, allow mapping it */
-	write_sysctl("/proc/sys/vm/overcommit_memory", "1");
+	write_file("/proc/sys/vm/overcommit_memory", "1");
 	/*
 	 * Without preemption an exec that never yields keeps the parent from
 	 * running at all (the child may even run first): measure from the
@@ -82,7 +72,7 @@ int main(void)
 	kill(pid, SIGKILL);
 	waitpid(pid, &st, 0);
 	t1 = now();
-	write_sysctl("/proc/sys/vm/overcommit_memory", "0");
+	write_file("/proc/sys/vm/overcommit_memory", "0");
 	printf("# SIGKILL due to reaped: %.3f s (%u pages of stack)\n", t1 - t0, (size + delta) >> 12);
 	/*
 	 * Killed in the copy, or done copying (holes are skipped) and dead

@@ -21,36 +21,27 @@ static void two_files(void)
 	open("b.txt", O_RDWR | O_CREAT, 0644);
 }
 
+struct limit {
+	int res;
+	rlim_t lim;
+};
+
+static int set_limit(void *arg)
+{
+	const struct limit *l = arg;
+	struct rlimit rl = { l->lim, l->lim };
+
+	return l->res >= 0 && setrlimit(l->res, &rl);
+}
+
 /* Write @m as @name, run it with @res limited to @lim (if @res >= 0). */
 static int run_variant(struct img *m, const char *name, int res, rlim_t lim)
 {
-	int st, p[2], err = 0;
-	pid_t pid;
+	struct limit l = { res, lim };
 
-	if (img_write(m, name) || pipe(p))
+	if (img_write(m, name))
 		return -1;
-	pid = fork();
-	if (!pid) {
-		struct rlimit rl = { lim, lim };
-
-		close(p[0]);
-		fcntl(p[1], F_SETFD, FD_CLOEXEC);
-		alarm(30);
-		if (res >= 0 && setrlimit(res, &rl))
-			_exit(126);
-		execl(name, name, (char *)NULL);
-		err = errno;
-		write(p[1], &err, sizeof(err));
-		_exit(127);
-	}
-	close(p[1]);
-	if (read(p[0], &err, sizeof(err)) != sizeof(err))
-		err = 0;
-	close(p[0]);
-	waitpid(pid, &st, 0);
-	if (err)
-		return err;
-	return 1000 + (WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+	return exec_image_with(name, set_limit, &l);
 }
 
 static struct img copy(void)
@@ -60,16 +51,6 @@ static struct img copy(void)
 	m.buf = malloc(base.len);
 	memcpy(m.buf, base.buf, base.len);
 	return m;
-}
-
-static void write_sysctl(const char *path, const char *v)
-{
-	int fd = open(path, O_WRONLY);
-
-	if (fd >= 0) {
-		write(fd, v, strlen(v));
-		close(fd);
-	}
 }
 
 int main(void)
@@ -121,9 +102,9 @@ int main(void)
 	check(r == ENOEXEC, "RLIMIT_AS 512 KiB: ENOEXEC (%d)", r);
 
 	if (img_get(&base, base.state + ST_VDSO)) {
-		write_sysctl("/proc/sys/vm/vdso_enabled", "0");
+		write_file("/proc/sys/vm/vdso_enabled", "0");
 		r = run_variant(&base, "novdso.kckpt", -1, 0);
-		write_sysctl("/proc/sys/vm/vdso_enabled", "1");
+		write_file("/proc/sys/vm/vdso_enabled", "1");
 		check(r == ENOEXEC, "vm.vdso_enabled=0 and the image has a vDSO: ENOEXEC (%d)", r);
 		r = run_variant(&base, "vdso.kckpt", -1, 0);
 		check(r == 1042, "vm.vdso_enabled=1 again: restarts (%d)", r);

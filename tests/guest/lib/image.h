@@ -148,15 +148,28 @@ static __attribute__((unused)) int make_image(const char *path, int code, void (
 	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
 
-/*
- * Exec @path in a child as uid @uid (0: unchanged); returns the errno of
- * a failed exec, or 1000 + exit status, or 1128 + signal.
- */
-static __attribute__((unused)) int exec_image(const char *path, uid_t uid)
+/* Write @v to the file @path (a sysctl); 0 on success. */
+static __attribute__((unused)) int write_file(const char *path, const char *v)
 {
-	int st, p[2], err = 0;
+	int fd = open(path, O_WRONLY | O_TRUNC);
+	int ok = fd >= 0 && write(fd, v, strlen(v)) == (ssize_t)strlen(v);
+
+	if (fd >= 0)
+		close(fd);
+	return ok ? 0 : -1;
+}
+
+/*
+ * Fork; the child runs @prep(@arg) (nonzero: exit 126) and execs @path.
+ * Returns the child's pid, unreaped; *err is the errno of a failed exec,
+ * or 0 once the exec succeeded.
+ */
+static __attribute__((unused)) pid_t exec_spawn(const char *path, int (*prep)(void *), void *arg, int *err)
+{
+	int p[2];
 	pid_t pid;
 
+	*err = 0;
 	if (pipe(p))
 		return -1;
 	pid = fork();
@@ -164,21 +177,50 @@ static __attribute__((unused)) int exec_image(const char *path, uid_t uid)
 		close(p[0]);
 		fcntl(p[1], F_SETFD, FD_CLOEXEC);
 		alarm(30);
-		if (uid && (setgid(uid) || setuid(uid)))
+		if (prep && prep(arg))
 			_exit(126);
 		execl(path, path, (char *)NULL);
-		err = errno;
-		write(p[1], &err, sizeof(err));
+		*err = errno;
+		write(p[1], err, sizeof(*err));
 		_exit(127);
 	}
 	close(p[1]);
-	if (read(p[0], &err, sizeof(err)) != sizeof(err))
-		err = 0;
+	if (read(p[0], err, sizeof(*err)) != sizeof(*err))
+		*err = 0;
 	close(p[0]);
-	waitpid(pid, &st, 0);
+	return pid;
+}
+
+/* A failed exec's errno, or 1000 + exit status, or 1128 + signal. */
+static __attribute__((unused)) int exec_result(int err, int st)
+{
 	if (err)
 		return err;
 	return 1000 + (WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+}
+
+/* exec_spawn() and reap: the exec_result() of the child. */
+static __attribute__((unused)) int exec_image_with(const char *path, int (*prep)(void *), void *arg)
+{
+	int err, st;
+	pid_t pid = exec_spawn(path, prep, arg, &err);
+
+	if (pid < 0 || waitpid(pid, &st, 0) < 0)
+		return -1;
+	return exec_result(err, st);
+}
+
+static int become_uid(void *uid)
+{
+	uid_t u = *(uid_t *)uid;
+
+	return setgid(u) || setuid(u);
+}
+
+/* Exec @path in a child as uid @uid (0: unchanged): exec_result(). */
+static __attribute__((unused)) int exec_image(const char *path, uid_t uid)
+{
+	return exec_image_with(path, uid ? become_uid : NULL, &uid);
 }
 
 #endif
