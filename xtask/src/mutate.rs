@@ -4,7 +4,9 @@
 //! patched too, so the loader gets past the cheap checks), bad eflags,
 //! selectors and FPU bytes, bad notes, notes claiming other ids (root's
 //! uid/gid in `NT_PRPSINFO`, other pids in `NT_PRSTATUS`: the kckpt note
-//! of format v1 has no id fields), and setuid/setgid-root image files (a
+//! has no credential fields), the version 2 fields (mutate/v2.rs: rlimits,
+//! SHARED VMAs, fd kinds, ids, inline data, pipe capacity and ends), and
+//! setuid/setgid-root image files (a
 //! file mode the guest gives the image, also on unmutated seeds: a valid
 //! image the loader must still refuse). A mutant is kept as byte patches
 //! on its seed plus that mode, which is what the guest receives (the KFZ2
@@ -12,6 +14,8 @@
 //! stay small.
 
 use std::collections::HashMap;
+
+mod v2;
 
 use anyhow::{Context, Result};
 use kckpt_image::consts::*;
@@ -346,7 +350,7 @@ fn m_segments(w: &mut Work, r: &mut Rng) {
             w.say(format!("segment {i} p_flags {v:#x}"));
         }
         8 => {
-            let v = { let (u1, u2) = (r.u32(), r.u32()); let _ = u2; r.pick(&[VMA_GROWSDOWN, VMA_FILE, VMA_HEAP, 7, 8, 0x8000_0000, u1]) };
+            let v = { let (u1, u2) = (r.u32(), r.u32()); let _ = u2; r.pick(&[VMA_GROWSDOWN, VMA_FILE, VMA_HEAP, 7, 0x10, 0x8000_0000, u1]) };
             w.set(&format!("kckpt.vma[{}].flags", i - 1), v);
             w.say(format!("vma {} flags {v:#x}", i - 1));
         }
@@ -402,7 +406,7 @@ fn m_kckpt(w: &mut Work, r: &mut Rng) {
     let nv = w.s.img.state.vmas.len() as u32;
     let choice = r.below(12);
     let (f, v): (String, u32) = match choice {
-        0 => ("kckpt.nr_vmas".into(), r.pick(&[0, nv - 1, nv + 1, 1025, 0xffff_ffff])),
+        0 => ("kckpt.nr_vmas".into(), r.pick(&[0, nv.wrapping_sub(1), nv + 1, 65530, 65531, 0xffff_ffff])),
         1 => ("kckpt.nr_fds".into(), r.pick(&[1, 2, 0x1000, 0xffff_ffff])),
         2 => ("kckpt.cwd_len".into(), r.pick(&[0, 1, 4096, 4097, 0xffff_ffff, w.get("kckpt.cwd_len") + 4])),
         3 => ("kckpt.size".into(), interesting(r, w.get("kckpt.size"))),
@@ -512,13 +516,16 @@ fn m_bytes(w: &mut Work, r: &mut Rng) {
 
 fn mutate_once(w: &mut Work, r: &mut Rng) {
     match r.below(100) {
-        0..=19 => m_field(w, r),
-        20..=29 => m_regs(w, r),
-        30..=37 => m_fpu(w, r),
-        38..=41 => m_tls(w, r),
-        42..=59 => m_segments(w, r),
-        60..=67 => m_notes(w, r),
-        68..=79 => m_kckpt(w, r),
+        0..=17 => m_field(w, r),
+        18..=26 => m_regs(w, r),
+        27..=33 => m_fpu(w, r),
+        34..=37 => m_tls(w, r),
+        38..=53 => m_segments(w, r),
+        54..=61 => m_notes(w, r),
+        62..=71 => m_kckpt(w, r),
+        72..=79 => {
+            v2::mutate(w, r);
+        }
         80..=83 => m_auxv(w, r),
         84..=85 => m_ids(w, r),
         86..=92 => m_truncate(w, r),

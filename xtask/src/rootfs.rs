@@ -115,6 +115,13 @@ const MARKERS: &[(&str, &str, &str)] = &[
     ("clone_vm_ebusy", "kernel/checkpoint.c", "MMF_MULTIPROCESS"),
     ("binfmt_cr_sysctl", "fs/binfmt_cr.c", "cr_sysctls"),
     ("anon_restore", "fs/binfmt_cr.c", "cr_fill("),
+    ("format_v2", "include/uapi/linux/kckpt.h", "KCKPT_VERSION\t\t2"),
+    ("rlimits", "fs/binfmt_cr.c", "cr_check_rlimits"),
+    ("image_0700", "kernel/checkpoint.c", "vfs_fchmod"),
+    ("shared_anon", "fs/binfmt_cr.c", "KCKPT_VMA_SHARED"),
+    ("fd_kinds", "kernel/checkpoint.c", "ckpt_fd_kind"),
+    ("pipes", "fs/binfmt_cr.c", "cr_open_pipe"),
+    ("unlinked", "fs/binfmt_cr.c", "cr_open_unlinked"),
 ];
 
 /// What the kernel tree under test offers the guest tests.

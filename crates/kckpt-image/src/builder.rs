@@ -33,6 +33,22 @@ fn default_regs() -> Regs {
     }
 }
 
+/// Linux's `INIT_RLIMITS` where they are fixed (stack 8 MiB, core 0,
+/// nofile 1024/4096, memlock 8 MiB, msgqueue 800 KiB, nice and rtprio 0),
+/// infinity for the rest (nproc and sigpending are sized at boot).
+pub fn default_rlimits() -> [Rlimit; NRLIMITS] {
+    let mut r = [Rlimit::INFINITY; NRLIMITS];
+    let inf = crate::RLIM_INFINITY64;
+    r[3] = Rlimit { cur: 8 << 20, max: inf };
+    r[4] = Rlimit { cur: 0, max: inf };
+    r[RLIMIT_NOFILE] = Rlimit { cur: 1024, max: 4096 };
+    r[8] = Rlimit { cur: 8 << 20, max: 8 << 20 };
+    r[12] = Rlimit { cur: 819_200, max: 819_200 };
+    r[13] = Rlimit { cur: 0, max: 0 };
+    r[14] = Rlimit { cur: 0, max: 0 };
+    r
+}
+
 impl Builder {
     /// No segments, default registers, all signals SIG_DFL, cwd "/".
     pub fn new() -> Self {
@@ -57,6 +73,7 @@ impl Builder {
                 umask: 0o022,
                 sigblocked: 0,
                 sigactions: vec![Sigaction::default(); NSIG],
+                rlimits: default_rlimits(),
                 vmas: Vec::new(),
                 fds: Vec::new(),
                 cwd: b"/".to_vec(),
@@ -117,10 +134,38 @@ impl Builder {
         self
     }
 
-    /// A regular file open at `fd`.
-    pub fn fd(mut self, fd: u32, flags: u32, pos: u64, path: &str) -> Self {
+    /// A regular file (mode 0644) open at `fd`, reopened by path.
+    pub fn fd(self, fd: u32, flags: u32, pos: u64, path: &str) -> Self {
         let path = path.as_bytes().to_vec();
-        self.img.state.fds.push(Fd { fd, flags, pos, mode: S_IFREG, path });
+        self.fd_record(Fd { fd, flags, pos, mode: S_IFREG | 0o644, kind: FD_PATH, id: 0, path, data: Vec::new() })
+    }
+
+    /// One end of pipe `id` at `fd` (`write`: the write end), of capacity
+    /// `capacity`, holding `data` unread (give it on the lowest fd only).
+    pub fn pipe_end(self, fd: u32, id: u32, write: bool, capacity: u64, data: &[u8]) -> Self {
+        let flags = if write { O_WRONLY } else { O_RDONLY };
+        let (kind, mode, path, data) = (FD_PIPE, S_IFIFO | 0o600, Vec::new(), data.to_vec());
+        self.fd_record(Fd { fd, flags, pos: capacity, mode, kind, id, path, data })
+    }
+
+    /// An unlinked regular file `id` at `fd`; `data` is its contents on the
+    /// first record of the id (empty on later ones).
+    pub fn unlinked(self, fd: u32, flags: u32, pos: u64, id: u32, path: &str, data: &[u8]) -> Self {
+        let (path, data) = (path.as_bytes().to_vec(), data.to_vec());
+        self.fd_record(Fd { fd, flags, pos, mode: S_IFREG | 0o600, kind: FD_UNLINKED, id, path, data })
+    }
+
+    /// Any descriptor record, appended as is (keep fds ascending).
+    pub fn fd_record(mut self, f: Fd) -> Self {
+        self.img.state.fds.push(f);
+        self
+    }
+
+    /// Resource `r` (`RLIMIT_*` number, 0..16) gets `cur`/`max`.
+    pub fn rlimit(mut self, r: usize, cur: u64, max: u64) -> Self {
+        if let Some(slot) = self.img.state.rlimits.get_mut(r) {
+            *slot = Rlimit { cur, max };
+        }
         self
     }
 

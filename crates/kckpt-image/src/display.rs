@@ -29,8 +29,27 @@ fn pf(flags: u32) -> String {
     [b(PF_R, 'R'), b(PF_W, 'W'), b(PF_X, 'X')].iter().collect()
 }
 
+/// `kckpt_fd.kind` as a word ("path", "pipe", "unlinked", or the number).
+pub fn fd_kind_name(kind: u32) -> String {
+    match kind {
+        FD_PATH => "path".into(),
+        FD_PIPE => "pipe".into(),
+        FD_UNLINKED => "unlinked".into(),
+        k => format!("kind {k}"),
+    }
+}
+
+/// An rlimit value, "inf" for `RLIM_INFINITY`.
+fn rlim(v: u64) -> String {
+    if v == crate::RLIM_INFINITY64 {
+        "inf".into()
+    } else {
+        v.to_string()
+    }
+}
+
 fn vma_flags(flags: u32) -> String {
-    let names = [(VMA_GROWSDOWN, "stack"), (VMA_FILE, "file"), (VMA_HEAP, "heap")];
+    let names = [(VMA_GROWSDOWN, "stack"), (VMA_FILE, "file"), (VMA_HEAP, "heap"), (VMA_SHARED, "shared")];
     let v: Vec<&str> = names.iter().filter(|(b, _)| flags & b != 0).map(|(_, n)| *n).collect();
     v.join(",")
 }
@@ -42,6 +61,7 @@ impl fmt::Display for Summary<'_> {
         self.segments(f)?;
         self.mm(f)?;
         self.signals(f)?;
+        self.rlimits(f)?;
         self.fds(f)
     }
 }
@@ -49,7 +69,7 @@ impl fmt::Display for Summary<'_> {
 impl Summary<'_> {
     fn header(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let i = self.img;
-        writeln!(f, "kckpt image v1: ELF32 LSB CORE, Intel 80386, {} program headers", i.phnum())?;
+        writeln!(f, "kckpt image v{}: ELF32 LSB CORE, Intel 80386, {} program headers", crate::KCKPT_VERSION, i.phnum())?;
         writeln!(f, "  pid {}  comm {:?}  args {:?}", i.prstatus.pid, i.prpsinfo.fname, i.prpsinfo.psargs)?;
         writeln!(f, "Notes:")?;
         for n in &i.notes {
@@ -132,12 +152,31 @@ impl Summary<'_> {
         Ok(())
     }
 
+    /// The limits that are not infinity/infinity, by name.
+    fn rlimits(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "Rlimits (others unlimited):")?;
+        let inf = Rlimit::INFINITY;
+        for (name, l) in RLIMIT_NAMES.iter().zip(&self.img.state.rlimits).filter(|(_, l)| **l != inf) {
+            writeln!(f, "  {name:<18} cur {:<10} max {}", rlim(l.cur), rlim(l.max))?;
+        }
+        Ok(())
+    }
+
     fn fds(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let st = &self.img.state;
         writeln!(f, "Files:")?;
         for d in &st.fds {
             let path = String::from_utf8_lossy(&d.path);
-            writeln!(f, "  fd {:>3} flags {:#o} pos {} {path}", d.fd, d.flags, d.pos)?;
+            let (kind, what) = (fd_kind_name(d.kind), if d.kind == FD_PIPE { "capacity" } else { "pos" });
+            write!(f, "  fd {:>3} {kind:<8} flags {:#o} mode {:#o} {what} {}", d.fd, d.flags, d.mode, d.pos)?;
+            if d.kind != FD_PATH {
+                write!(f, " id {} data {}", d.id, d.data.len())?;
+            }
+            if d.path.is_empty() {
+                writeln!(f)?;
+            } else {
+                writeln!(f, " {path}")?;
+            }
         }
         for e in &self.img.files {
             let path = String::from_utf8_lossy(&e.path);

@@ -14,7 +14,7 @@ pub enum Error {
     BadIdent { field: &'static str, value: u8 },
     /// An ELF header field differs from the value the format fixes.
     BadHeaderField { field: &'static str, value: u32, expected: u32 },
-    /// `e_phnum` is 0 or above `1 + 1024`.
+    /// `e_phnum` is 0 or above `1 + MAX_VMAS`.
     BadPhnum { phnum: u32 },
     /// The program header table extends past the end of the file.
     PhdrsOutsideFile,
@@ -64,7 +64,7 @@ pub enum Error {
     KckptTruncated { what: &'static str },
     /// `kckpt_state.magic` is wrong.
     KckptMagic { value: u32 },
-    /// `kckpt_state.version` is not 1.
+    /// `kckpt_state.version` is not 2 (e.g. a version 1 image from an older kernel).
     KckptVersion { value: u32 },
     /// `kckpt_state.size` differs from the note's `descsz`.
     KckptSize { size: u32, descsz: u32 },
@@ -101,12 +101,45 @@ pub enum Error {
     SetidFile { mode: u32 },
     /// `kckpt_vma[i]` start/end differ from `PT_LOAD[i]`.
     VmaMismatch { i: usize },
-    /// `kckpt_vma[i].flags` has a bit other than GROWSDOWN|FILE|HEAP.
+    /// `kckpt_vma[i].flags` has a bit other than GROWSDOWN|FILE|HEAP|SHARED.
     VmaFlags { i: usize, flags: u32 },
     /// `kckpt_fd[i].path_len` is not in 1..=4096.
     FdPathLen { i: usize, len: u32 },
-    /// `kckpt_fd[i].mode` is not exactly `S_IFREG` (only regular files are recorded).
-    FdNotRegular { i: usize, mode: u32 },
+    /// `kckpt_vma[i].flags` has `SHARED` together with another flag.
+    VmaSharedWithOther { i: usize, flags: u32 },
+    /// `kckpt_fd[i].kind` is not PATH (1), PIPE (2) or UNLINKED (3).
+    FdKind { i: usize, kind: u32 },
+    /// `kckpt_fd[i].mode`'s file type is not one its kind allows
+    /// (PATH: S_IFREG/S_IFDIR/S_IFCHR; UNLINKED: S_IFREG).
+    FdFileType { i: usize, kind: u32, mode: u32 },
+    /// `kckpt_fd[i]` of kind PATH has an `id` other than 0.
+    FdPathId { i: usize, id: u32 },
+    /// `kckpt_fd[i]` of kind PATH has `data_len` other than 0.
+    FdPathData { i: usize, data_len: u32 },
+    /// `kckpt_fd[i]` of kind PIPE or UNLINKED has `id` 0.
+    FdIdZero { i: usize, kind: u32 },
+    /// `kckpt_fd[i]` uses an `id` that a record of another kind uses.
+    FdIdKinds { i: usize, id: u32, kind: u32, other: u32 },
+    /// `kckpt_fd[i]` is not the first (lowest-fd) record of its id, yet has data.
+    FdDataNotFirst { i: usize, id: u32, data_len: u32 },
+    /// Inline fd data of the whole image above `MAX_FD_DATA`.
+    FdDataTotal { total: u64 },
+    /// Pipe `kckpt_fd[i]`: `flags & O_ACCMODE` is neither O_RDONLY nor O_WRONLY.
+    PipeAccess { i: usize, flags: u32 },
+    /// Pipe `kckpt_fd[i]`: `path_len` is not 1 (a pipe has an empty path).
+    PipePathLen { i: usize, len: u32 },
+    /// Pipe `kckpt_fd[i]`: capacity (`pos`) not a power of two in 4096..=1 MiB.
+    PipeCapacity { i: usize, pos: u64 },
+    /// Pipe `kckpt_fd[i]`: more unread bytes than the capacity.
+    PipeDataTooLong { i: usize, data_len: u32, pos: u64 },
+    /// Pipe `id` has no record of one of its ends ("read" or "write").
+    PipeMissingEnd { id: u32, end: &'static str },
+    /// `kckpt_fd[i].fd` is not below the image's `RLIMIT_NOFILE` soft limit.
+    FdAboveNofile { i: usize, fd: u32, nofile: u64 },
+    /// `kckpt_rlimit[r]` has `cur > max`.
+    RlimitOrder { r: usize, cur: u64, max: u64 },
+    /// `kckpt_rlimit[r]`: a finite value (not `RLIM_INFINITY`) of 2^32 or more.
+    RlimitValue { r: usize, field: &'static str, value: u64 },
     /// A path is not NUL-terminated at `len - 1`, or has an earlier NUL.
     PathNul { what: String },
     /// Padding after a path is not zero.
@@ -143,7 +176,7 @@ impl fmt::Display for Error {
             BadHeaderField { field, value, expected } => {
                 write!(f, "ELF header: {field} is {value:#x}, must be {expected:#x}")
             }
-            BadPhnum { phnum } => write!(f, "ELF header: e_phnum {phnum} not in 1..=1025"),
+            BadPhnum { phnum } => write!(f, "ELF header: e_phnum {phnum} not in 1..={}", crate::MAX_PHNUM),
             PhdrsOutsideFile => write!(f, "program headers extend past the end of the file"),
             FirstNotNote { p_type } => write!(f, "phdr 0: p_type {p_type:#x}, must be PT_NOTE"),
             NotLoad { i, p_type } => write!(f, "phdr {i}: p_type {p_type:#x}, must be PT_LOAD"),
@@ -187,7 +220,11 @@ impl fmt::Display for Error {
             }
             KckptTruncated { what } => write!(f, "kckpt note: truncated in {what}"),
             KckptMagic { value } => write!(f, "kckpt note: magic {value:#x}, must be {:#x}", crate::KCKPT_MAGIC),
-            KckptVersion { value } => write!(f, "kckpt note: version {value}, only 1 is known"),
+            KckptVersion { value } => write!(
+                f,
+                "kckpt note: version {value}, only {} is known (older images are refused, not misread)",
+                crate::KCKPT_VERSION
+            ),
             KckptSize { size, descsz } => {
                 write!(f, "kckpt note: size {size} != note descsz {descsz}")
             }
@@ -222,9 +259,70 @@ impl fmt::Display for Error {
             VmaMismatch { i } => write!(f, "kckpt note: kckpt_vma[{i}] does not match PT_LOAD[{i}]"),
             VmaFlags { i, flags } => write!(f, "kckpt note: kckpt_vma[{i}] unknown flags {flags:#x}"),
             FdPathLen { i, len } => write!(f, "kckpt note: kckpt_fd[{i}] path_len {len} not in 1..=4096"),
-            FdNotRegular { i, mode } => {
-                write!(f, "kckpt note: kckpt_fd[{i}] mode {mode:#o} is not S_IFREG")
+            VmaSharedWithOther { i, flags } => {
+                write!(f, "kckpt note: kckpt_vma[{i}] flags {flags:#x}: SHARED with another flag")
             }
+            FdKind { i, kind } => write!(f, "kckpt note: kckpt_fd[{i}] unknown kind {kind}"),
+            FdFileType { i, kind, mode } => write!(
+                f,
+                "kckpt note: kckpt_fd[{i}] mode {mode:#o}: file type not allowed for kind {}",
+                crate::display::fd_kind_name(*kind)
+            ),
+            FdPathId { i, id } => write!(f, "kckpt note: kckpt_fd[{i}] (path) id {id}, must be 0"),
+            FdPathData { i, data_len } => {
+                write!(f, "kckpt note: kckpt_fd[{i}] (path) data_len {data_len}, must be 0")
+            }
+            FdIdZero { i, kind } => write!(
+                f,
+                "kckpt note: kckpt_fd[{i}] ({}) id 0, must be >= 1",
+                crate::display::fd_kind_name(*kind)
+            ),
+            FdIdKinds { i, id, kind, other } => write!(
+                f,
+                "kckpt note: kckpt_fd[{i}] ({}) id {id} is already a {} id",
+                crate::display::fd_kind_name(*kind),
+                crate::display::fd_kind_name(*other)
+            ),
+            FdDataNotFirst { i, id, data_len } => write!(
+                f,
+                "kckpt note: kckpt_fd[{i}] data_len {data_len}: only the first record of id {id} carries data"
+            ),
+            FdDataTotal { total } => write!(
+                f,
+                "kckpt note: {total} bytes of inline fd data, more than {}",
+                crate::MAX_FD_DATA
+            ),
+            PipeAccess { i, flags } => write!(
+                f,
+                "kckpt note: kckpt_fd[{i}] (pipe) flags {flags:#o}: access mode not O_RDONLY or O_WRONLY"
+            ),
+            PipePathLen { i, len } => {
+                write!(f, "kckpt note: kckpt_fd[{i}] (pipe) path_len {len}, must be 1")
+            }
+            PipeCapacity { i, pos } => write!(
+                f,
+                "kckpt note: kckpt_fd[{i}] (pipe) capacity {pos} not a power of two in 4096..=1048576"
+            ),
+            PipeDataTooLong { i, data_len, pos } => write!(
+                f,
+                "kckpt note: kckpt_fd[{i}] (pipe) {data_len} bytes of data above its capacity {pos}"
+            ),
+            PipeMissingEnd { id, end } => {
+                write!(f, "kckpt note: pipe id {id} has no {end} end in the image")
+            }
+            FdAboveNofile { i, fd, nofile } => {
+                write!(f, "kckpt note: kckpt_fd[{i}] fd {fd} not below RLIMIT_NOFILE {nofile}")
+            }
+            RlimitOrder { r, cur, max } => write!(
+                f,
+                "kckpt note: {} cur {cur:#x} above max {max:#x}",
+                crate::RLIMIT_NAMES.get(*r).unwrap_or(&"rlimit")
+            ),
+            RlimitValue { r, field, value } => write!(
+                f,
+                "kckpt note: {} {field} {value:#x} is neither RLIM_INFINITY nor below 2^32",
+                crate::RLIMIT_NAMES.get(*r).unwrap_or(&"rlimit")
+            ),
             PathNul { what } => write!(f, "kckpt note: {what}: NUL not exactly at len - 1"),
             PaddingNotZero { what } => write!(f, "kckpt note: {what}: padding is not zero"),
             KckptTrailing { extra } => write!(f, "kckpt note: {extra} bytes after cwd"),

@@ -9,27 +9,37 @@ mod builder;
 mod bytes;
 pub mod display;
 mod error;
+mod fds;
 mod model;
 mod offsets;
 mod parse;
+mod rlimits;
 mod write;
 
-pub use builder::Builder;
+pub use builder::{default_rlimits, Builder};
 pub use error::Error;
 pub use model::*;
+pub use fds::pipe_capacity_ok;
 pub use parse::{check_file_mode, Limits};
+pub use rlimits::rlimit_value_ok;
 pub use write::Sink;
 
 /// `TASK_SIZE` of an i386 kernel with the 3G/1G split.
 pub const TASK_SIZE: u32 = 0xC000_0000;
 /// The i386 page size; every segment boundary is a multiple of it.
 pub const PAGE_SIZE: u32 = 4096;
-/// Most program headers a loader accepts: the note plus 1024 VMAs.
-pub const MAX_PHNUM: u32 = 1 + 1024;
+/// Most VMAs (`PT_LOAD` headers) an image holds; more make checkpoint fail.
+pub const MAX_VMAS: u32 = 65530;
+/// Most program headers a loader accepts: the note plus `MAX_VMAS`.
+pub const MAX_PHNUM: u32 = 1 + MAX_VMAS;
 /// `KCKPT_MAX_FDS`: descriptor records in one image.
 pub const MAX_FDS: u32 = 1024;
+/// `KCKPT_MAX_FD_DATA`: inline descriptor data (pipes, unlinked files) per image.
+pub const MAX_FD_DATA: u32 = 4 << 20;
+/// `RLIM_INFINITY` as a `kckpt_rlimit` value.
+pub const RLIM_INFINITY64: u64 = u64::MAX;
 /// The kckpt note's format version this crate reads and writes.
-pub const KCKPT_VERSION: u32 = 1;
+pub const KCKPT_VERSION: u32 = 2;
 /// `kckpt_state.magic`, "KCKP" little-endian.
 pub const KCKPT_MAGIC: u32 = 0x504b_434b;
 /// Longest path (`path_len`, `cwd_len`, including the NUL).
@@ -64,15 +74,39 @@ pub mod consts {
     /// `AT_VECTOR_SIZE` on i386 (6.12): 2 * (3 + 22 + 1) words of `saved_auxv`.
     pub const AUXV_MAX_BYTES: usize = 2 * (3 + 22 + 1) * 4;
     /// Fixed part of `struct kckpt_state`, before `kckpt_vma[]`.
-    pub const KCKPT_FIXED_SIZE: usize = 1624;
+    pub const KCKPT_FIXED_SIZE: usize = 1880;
+    /// `kckpt_rlimit[NRLIMITS]`, 16 bytes each (u64 cur, u64 max).
+    pub const RLIMIT_OFF: usize = 1624;
+    pub const RLIMIT_SIZE: usize = 16;
+    pub const NRLIMITS: usize = 16;
+    pub const RLIMIT_NOFILE: usize = 7;
     pub const KCKPT_SIGACTION_OFF: usize = 88;
     pub const SIGACTION_SIZE: usize = 24;
     pub const NSIG: usize = 64;
     pub const VMA_SIZE: usize = 16;
-    pub const FD_FIXED_SIZE: usize = 24;
+    /// `kckpt_fd` before its path: fd flags pos mode kind id data_len path_len.
+    pub const FD_FIXED_SIZE: usize = 36;
     pub const VMA_GROWSDOWN: u32 = 1;
     pub const VMA_FILE: u32 = 2;
     pub const VMA_HEAP: u32 = 4;
+    /// Shared anonymous memory; never with another flag.
+    pub const VMA_SHARED: u32 = 8;
+    /// `kckpt_fd.kind`: reopened by path.
+    pub const FD_PATH: u32 = 1;
+    /// `kckpt_fd.kind`: one end of a pipe whose both ends are in the image.
+    pub const FD_PIPE: u32 = 2;
+    /// `kckpt_fd.kind`: a regular file unlinked while open, contents inline.
+    pub const FD_UNLINKED: u32 = 3;
     pub const S_IFMT: u32 = 0o170000;
     pub const S_IFREG: u32 = 0o100000;
+    pub const S_IFDIR: u32 = 0o040000;
+    pub const S_IFCHR: u32 = 0o020000;
+    pub const S_IFIFO: u32 = 0o010000;
+    pub const O_ACCMODE: u32 = 3;
+    pub const O_RDONLY: u32 = 0;
+    pub const O_WRONLY: u32 = 1;
+    pub const O_RDWR: u32 = 2;
+    /// Pipe capacity bounds (`F_SETPIPE_SZ`; 1 MiB is `pipe-max-size`'s default).
+    pub const PIPE_MIN_SIZE: u64 = 4096;
+    pub const PIPE_MAX_SIZE: u64 = 1 << 20;
 }

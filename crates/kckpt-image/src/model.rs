@@ -239,19 +239,46 @@ pub struct Vma {
     pub pgoff: u32,
 }
 
-/// `kckpt_fd` (a regular file reopened by path).
+/// `kckpt_rlimit`: `RLIM_INFINITY` is `u64::MAX` ([`crate::RLIM_INFINITY64`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Rlimit {
+    pub cur: u64,
+    pub max: u64,
+}
+
+impl Rlimit {
+    pub const INFINITY: Rlimit = Rlimit { cur: u64::MAX, max: u64::MAX };
+}
+
+/// Resource names in `kckpt_rlimit[]` order (index = `RLIMIT_*` number).
+pub const RLIMIT_NAMES: [&str; 16] = [
+    "RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_DATA", "RLIMIT_STACK", "RLIMIT_CORE", "RLIMIT_RSS",
+    "RLIMIT_NPROC", "RLIMIT_NOFILE", "RLIMIT_MEMLOCK", "RLIMIT_AS", "RLIMIT_LOCKS",
+    "RLIMIT_SIGPENDING", "RLIMIT_MSGQUEUE", "RLIMIT_NICE", "RLIMIT_RTPRIO", "RLIMIT_RTTIME",
+];
+
+/// `kckpt_fd`: a descriptor of kind PATH, PIPE or UNLINKED (`consts::FD_*`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Fd {
     pub fd: u32,
     pub flags: u32,
+    /// File position (PATH, UNLINKED); pipe capacity in bytes (PIPE).
     pub pos: u64,
+    /// `S_IFMT` and permission bits of the inode.
     pub mode: u32,
-    /// Without the trailing NUL.
+    /// `consts::FD_PATH`, `FD_PIPE` or `FD_UNLINKED`.
+    pub kind: u32,
+    /// 0 for PATH; the pipe or unlinked file this record shares with others.
+    pub id: u32,
+    /// Without the trailing NUL (empty for a pipe).
     #[serde(serialize_with = "lossy")]
     pub path: Vec<u8>,
+    /// Pipe contents or unlinked file contents (first record of an id only).
+    #[serde(serialize_with = "hex_len", rename = "data_len")]
+    pub data: Vec<u8>,
 }
 
-/// The NT_KCKPT_STATE descriptor (version 1).
+/// The NT_KCKPT_STATE descriptor (version 2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct KckptState {
     pub mm: MmFields,
@@ -260,6 +287,8 @@ pub struct KckptState {
     pub sigblocked: u64,
     /// Index n-1 is signal n; always 64 entries.
     pub sigactions: Vec<Sigaction>,
+    /// Index r is resource r (`RLIMIT_CPU` = 0 .. `RLIMIT_RTTIME` = 15).
+    pub rlimits: [Rlimit; 16],
     pub vmas: Vec<Vma>,
     pub fds: Vec<Fd>,
     /// Without the trailing NUL.

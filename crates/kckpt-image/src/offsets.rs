@@ -31,6 +31,9 @@ const PHDR_FIELDS: [&str; 8] =
     ["p_type", "p_offset", "p_vaddr", "p_paddr", "p_filesz", "p_memsz", "p_flags", "p_align"];
 
 const KCKPT_HDR: [&str; 4] = ["magic", "version", "size", "flags"];
+/// `kckpt_fd`'s fixed fields in file order, with their widths.
+const FD_FIELDS: [(&str, usize); 8] =
+    [("fd", 4), ("flags", 4), ("pos", 8), ("mode", 4), ("kind", 4), ("id", 4), ("data_len", 4), ("path_len", 4)];
 const KCKPT_MID: [&str; 5] = ["vdso_base", "umask", "nr_vmas", "nr_fds", "cwd_len"];
 
 fn push(v: &mut Vec<Field>, name: impl Into<String>, off: usize, w: usize) {
@@ -119,6 +122,11 @@ impl Image {
             }
             push(v, format!("kckpt.sigaction[{}].mask", s + 1), o + 16, 8);
         }
+        for r in 0..NRLIMITS {
+            let o = d + RLIMIT_OFF + RLIMIT_SIZE * r;
+            push(v, format!("kckpt.rlimit[{r}].cur"), o, 8);
+            push(v, format!("kckpt.rlimit[{r}].max"), o + 8, 8);
+        }
         let mut p = d + KCKPT_FIXED_SIZE;
         for i in 0..self.state.vmas.len() {
             for n in ["start", "end", "flags", "pgoff"] {
@@ -127,12 +135,17 @@ impl Image {
             }
         }
         for (i, f) in self.state.fds.iter().enumerate() {
-            for (n, w) in [("fd", 4), ("flags", 4), ("pos", 8), ("mode", 4), ("path_len", 4)] {
+            for (n, w) in FD_FIELDS {
                 push(v, format!("kckpt.fd[{i}].{n}"), p, w);
                 p += w;
             }
             let padded = (f.path.len() + 1).div_ceil(4) * 4;
             push(v, format!("kckpt.fd[{i}].path"), p, padded);
+            p += padded;
+            let padded = f.data.len().div_ceil(4) * 4;
+            if padded != 0 {
+                push(v, format!("kckpt.fd[{i}].data"), p, padded);
+            }
             p += padded;
         }
         push(v, "kckpt.cwd", p, (self.state.cwd.len() + 1).div_ceil(4) * 4);

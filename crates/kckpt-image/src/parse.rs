@@ -6,7 +6,7 @@ use std::io::{Read, Seek, SeekFrom};
 use crate::bytes::{pad4, slice, u16_at, u32_at, Rd};
 use crate::consts::*;
 use crate::model::*;
-use crate::{Error, KCKPT_MAGIC, KCKPT_VERSION, MAX_FDS, MAX_PHNUM, PAGE_SIZE, PATH_MAX, TASK_SIZE};
+use crate::{Error, KCKPT_MAGIC, KCKPT_VERSION, MAX_PHNUM, PAGE_SIZE, PATH_MAX, TASK_SIZE};
 
 type Result<T> = std::result::Result<T, Error>;
 
@@ -511,13 +511,14 @@ fn parse_kckpt(d: &[u8], loads: usize, lim: &Limits) -> Result<KckptState> {
     }
     let sigblocked = r.u64().ok_or(t("sigblocked"))?;
     let sigactions = read_sigactions(&mut r, lim)?;
+    let rlimits = crate::rlimits::read_rlimits(&mut r)?;
     let vmas = read_vmas(&mut r, nr_vmas)?;
-    let fds = read_fds(&mut r, nr_fds)?;
+    let fds = crate::fds::read_fds(&mut r, nr_fds, rlimits[RLIMIT_NOFILE].cur)?;
     let cwd = read_path(&mut r, cwd_len, "cwd".into())?;
     if r.remaining() != 0 {
         return Err(Error::KckptTrailing { extra: r.remaining() });
     }
-    Ok(KckptState { mm, vdso_base, umask, sigblocked, sigactions, vmas, fds, cwd })
+    Ok(KckptState { mm, vdso_base, umask, sigblocked, sigactions, rlimits, vmas, fds, cwd })
 }
 
 fn check_kckpt_header(magic: u32, version: u32, size: u32, flags: u32, descsz: usize) -> Result<()> {
@@ -593,48 +594,19 @@ fn read_vmas(r: &mut Rd<'_>, nr: u32) -> Result<Vec<Vma>> {
         let (Some(start), Some(end), Some(flags), Some(pgoff)) = (s, e, f, p) else {
             return Err(Error::KckptTruncated { what: "vmas" });
         };
-        if flags & !(VMA_GROWSDOWN | VMA_FILE | VMA_HEAP) != 0 {
+        if flags & !(VMA_GROWSDOWN | VMA_FILE | VMA_HEAP | VMA_SHARED) != 0 {
             return Err(Error::VmaFlags { i, flags });
+        }
+        if flags & VMA_SHARED != 0 && flags != VMA_SHARED {
+            return Err(Error::VmaSharedWithOther { i, flags });
         }
         out.push(Vma { start, end, flags, pgoff });
     }
     Ok(out)
 }
 
-fn read_fds(r: &mut Rd<'_>, nr: u32) -> Result<Vec<Fd>> {
-    if nr > MAX_FDS {
-        return Err(Error::TooManyFds { nr });
-    }
-    let t = Error::KckptTruncated { what: "fds" };
-    if (nr as usize).checked_mul(FD_FIXED_SIZE + 4).is_none_or(|n| n > r.remaining()) {
-        return Err(t);
-    }
-    let mut out: Vec<Fd> = Vec::with_capacity(nr as usize);
-    for i in 0..nr as usize {
-        let (a, b, c, d, e) = (r.u32(), r.u32(), r.u64(), r.u32(), r.u32());
-        let (Some(fd), Some(flags), Some(pos), Some(mode), Some(len)) = (a, b, c, d, e) else {
-            return Err(t);
-        };
-        if out.last().is_some_and(|prev| fd <= prev.fd) {
-            return Err(Error::FdOrder { i, fd });
-        }
-        if mode != S_IFREG {
-            return Err(Error::FdNotRegular { i, mode });
-        }
-        if pos > i64::MAX as u64 {
-            return Err(Error::FdPos { i, pos });
-        }
-        if len == 0 || len > PATH_MAX {
-            return Err(Error::FdPathLen { i, len });
-        }
-        let path = read_path(r, len, format!("kckpt_fd[{i}] path"))?;
-        out.push(Fd { fd, flags, pos, mode, path });
-    }
-    Ok(out)
-}
-
 /// A `len`-byte path (NUL only at `len - 1`) plus zero padding to 4; returns it without NUL.
-fn read_path(r: &mut Rd<'_>, len: u32, what: String) -> Result<Vec<u8>> {
+pub(crate) fn read_path(r: &mut Rd<'_>, len: u32, what: String) -> Result<Vec<u8>> {
     let len = len as usize;
     let Some(last) = len.checked_sub(1) else {
         return Err(Error::PathNul { what });

@@ -230,7 +230,7 @@ fn put_at(d: &mut [u8], off: usize, v: u32) {
 }
 
 impl KckptState {
-    /// The version-1 descriptor bytes (`size`, counts and lengths computed).
+    /// The version-2 descriptor bytes (`size`, counts and lengths computed).
     pub fn encode(&self) -> Vec<u8> {
         let mut body = Vec::new();
         for &v in &self.mm.to_array() {
@@ -248,6 +248,10 @@ impl KckptState {
             }
             body.u64(a.mask);
         }
+        for l in &self.rlimits {
+            body.u64(l.cur);
+            body.u64(l.max);
+        }
         for v in &self.vmas {
             for x in [v.start, v.end, v.flags, v.pgoff] {
                 body.u32(x);
@@ -258,8 +262,13 @@ impl KckptState {
             body.u32(f.flags);
             body.u64(f.pos);
             body.u32(f.mode);
+            body.u32(f.kind);
+            body.u32(f.id);
+            body.u32(f.data.len() as u32);
             body.u32(f.path.len() as u32 + 1);
             put_path(&mut body, &f.path);
+            body.extend_from_slice(&f.data);
+            body.pad_to4();
         }
         put_path(&mut body, &self.cwd);
         let mut d = Vec::with_capacity(body.len() + 16);

@@ -45,7 +45,8 @@ rule!(bad_phentsize, |img, b| set16(b, 42, 56), Error::BadHeaderField { field: "
 rule!(has_sections, |img, b| set16(b, 48, 1), Error::BadHeaderField { field: "e_shnum", .. });
 rule!(shoff_set, |img, b| set32(b, 32, 100), Error::BadHeaderField { field: "e_shoff", .. });
 rule!(phnum_zero, |img, b| set16(b, 44, 0), Error::BadPhnum { phnum: 0 });
-rule!(phnum_too_big, |img, b| set16(b, 44, 1026), Error::BadPhnum { phnum: 1026 });
+rule!(phnum_too_big, |img, b| set16(b, 44, 65532), Error::BadPhnum { phnum: 65532 });
+rule!(phnum_max_is_not_a_phnum_error, |img, b| set16(b, 44, 65531), Error::PhdrsOutsideFile);
 rule!(phdrs_outside_file, |img, b| b.truncate(100), Error::PhdrsOutsideFile);
 
 // Program headers: exactly one PT_NOTE, first.
@@ -157,7 +158,8 @@ rule!(seg_over_notes, |img, b| patch(img, b, "phdr[1].p_offset", |_| 0), Error::
 
 // kckpt note.
 rule!(kckpt_magic, |img, b| patch(img, b, "kckpt.magic", |v| v ^ 1), Error::KckptMagic { .. });
-rule!(kckpt_version, |img, b| patch(img, b, "kckpt.version", |_| 2), Error::KckptVersion { value: 2 });
+rule!(kckpt_version_1_refused, |img, b| patch(img, b, "kckpt.version", |_| 1), Error::KckptVersion { value: 1 });
+rule!(kckpt_version_3, |img, b| patch(img, b, "kckpt.version", |_| 3), Error::KckptVersion { value: 3 });
 rule!(kckpt_size, |img, b| patch(img, b, "kckpt.size", |v| v + 4), Error::KckptSize { .. });
 rule!(kckpt_flags, |img, b| patch(img, b, "kckpt.flags", |_| 0x8000_0000), Error::UnknownFlags { flags: 0x8000_0000 });
 rule!(mm_above_task_size, |img, b| patch(img, b, "kckpt.env_end", |_| TASK_SIZE), Error::MmField { field: "env_end", .. });
@@ -202,10 +204,8 @@ rule!(fd_descending, |img, b| patch(img, b, "kckpt.fd[1].fd", |_| 0), Error::FdO
 rule!(fd_count_above_max, |img, b| patch(img, b, "kckpt.nr_fds", |_| 1025), Error::TooManyFds { nr: 1025 });
 rule!(vma_mismatch_start, |img, b| patch(img, b, "kckpt.vma[1].start", |v| v + 4096), Error::VmaMismatch { i: 1 });
 rule!(vma_mismatch_end, |img, b| patch(img, b, "kckpt.vma[2].end", |v| v - 4096), Error::VmaMismatch { i: 2 });
-rule!(vma_flags, |img, b| patch(img, b, "kckpt.vma[0].flags", |v| v | 8), Error::VmaFlags { i: 0, .. });
+rule!(vma_flags, |img, b| patch(img, b, "kckpt.vma[0].flags", |v| v | 16), Error::VmaFlags { i: 0, .. });
 rule!(fd_count_huge, |img, b| patch(img, b, "kckpt.nr_fds", |_| 1000), Error::KckptTruncated { .. });
-rule!(fd_not_regular, |img, b| patch(img, b, "kckpt.fd[0].mode", |_| 0o020000), Error::FdNotRegular { i: 0, .. });
-rule!(fd_mode_perm_bits, |img, b| patch(img, b, "kckpt.fd[1].mode", |v| v | 0o644), Error::FdNotRegular { i: 1, .. });
 rule!(fd_path_len_zero, |img, b| patch(img, b, "kckpt.fd[1].path_len", |_| 0), Error::FdPathLen { i: 1, len: 0 });
 rule!(fd_path_len_big, |img, b| patch(img, b, "kckpt.fd[1].path_len", |_| 4097), Error::FdPathLen { i: 1, len: 4097 });
 rule!(fd_path_early_nul, |img, b| { let o = off(img, "kckpt.fd[0].path"); b[o + 3] = 0 }, Error::PathNul { .. });

@@ -38,6 +38,12 @@ pub fn builder() -> Builder {
         .sigblocked(1 << 9)
         .fd(3, 0, 10, "/etc/passwd")
         .fd(4, 0o2001, 0, "/tmp/x")
+        .pipe_end(5, 1, false, 65536, b"unread")
+        .pipe_end(6, 1, true, 65536, b"")
+        .unlinked(7, 2, 3, 2, "/tmp/gone", b"contents of a deleted file")
+        .unlinked(9, 0o2001, 0, 2, "/tmp/gone", b"")
+        .rlimit(RLIMIT_NOFILE, 256, 1024)
+        .rlimit(0, 10, 20)
         .cwd("/root")
         .tls(0, UserDesc { entry_number: 6, base_addr: 0xb7e0_0000, limit: 0xfffff, flags: 0x51 })
 }

@@ -1,0 +1,289 @@
+//! Mutators for the fields format version 2 added: rlimits, the SHARED
+//! VMA flag, and the descriptor records' kind, id, data_len, path_len,
+//! pipe capacity and access mode. Each returns whether the loader must
+//! refuse the mutant (true) or may accept it (false), which the tests
+//! check against `Image::parse`.
+
+use kckpt_image::consts::*;
+use kckpt_image::{Fd, MAX_FD_DATA};
+
+use super::{Rng, Work};
+
+const INF: u64 = u64::MAX;
+
+impl Work<'_> {
+    fn set64(&mut self, field: &str, v: u64) -> bool {
+        match self.s.off(field) {
+            Some((o, 8)) => {
+                self.put(o, &v.to_le_bytes());
+                true
+            }
+            _ => false,
+        }
+    }
+    fn fds(&self) -> &[Fd] {
+        &self.s.img.state.fds
+    }
+}
+
+/// One of the v2 mutators.
+pub(super) fn mutate(w: &mut Work, r: &mut Rng) -> bool {
+    match r.below(10) {
+        0..=3 => m_rlimit(w, r),
+        4 | 5 => m_vma_shared(w, r),
+        _ if w.fds().is_empty() => m_rlimit(w, r),
+        _ => m_fd(w, r),
+    }
+}
+
+/// `kckpt_rlimit[k]`: cur above max, a finite value of 2^32 or more,
+/// infinity, small values, RLIMIT_NOFILE at or below the highest fd.
+pub(super) fn m_rlimit(w: &mut Work, r: &mut Rng) -> bool {
+    let k = r.below(NRLIMITS);
+    let lim = w.s.img.state.rlimits[k];
+    let (cur_f, max_f) = (format!("kckpt.rlimit[{k}].cur"), format!("kckpt.rlimit[{k}].max"));
+    match r.below(6) {
+        0 => {
+            // cur above max: raise cur past a finite max, or lower max below cur
+            let (f, v) = if lim.max < u32::MAX as u64 {
+                (cur_f, lim.max + 1 + r.below(2) as u64 * (INF - lim.max - 1))
+            } else {
+                (max_f, lim.cur.min(u32::MAX as u64).saturating_sub(1 + r.below(16) as u64))
+            };
+            w.set64(&f, v);
+            w.say(format!("{f} = {v:#x} (cur above max)"));
+            w.s.img.state.rlimits[k].cur > 0 || f.ends_with(".cur")
+        }
+        1 => {
+            let v = r.pick(&[1u64 << 32, (1 << 32) + 1, 1 << 63, INF - 1, INF >> 1]);
+            let f = if r.chance(50) { cur_f } else { max_f };
+            w.set64(&f, v);
+            w.say(format!("{f} = {v:#x} (finite, not below 2^32)"));
+            true
+        }
+        2 => {
+            let f = if r.chance(50) { cur_f } else { max_f };
+            w.set64(&f, INF);
+            w.say(format!("{f} = RLIM_INFINITY"));
+            f.ends_with(".cur") && lim.max != INF
+        }
+        3 if k == RLIMIT_NOFILE && !w.fds().is_empty() => {
+            let top = w.fds().iter().map(|f| f.fd).max().unwrap_or(0) as u64;
+            let v = top.saturating_sub(r.below(2) as u64);
+            w.set64(&cur_f, v);
+            w.say(format!("{cur_f} = {v} (not above the highest fd {top})"));
+            true
+        }
+        _ => {
+            // small, valid values: the loader installs them (RLIMIT_AS 0,
+            // RLIMIT_STACK 4096, RLIMIT_NOFILE 3, ...) and must cope
+            let v = r.pick(&[0u64, 1, 3, 4096, 65536, u32::MAX as u64]);
+            w.set64(&cur_f, v);
+            w.set64(&max_f, v);
+            w.say(format!("rlimit[{k}] = {v:#x}/{v:#x}"));
+            k == RLIMIT_NOFILE && w.fds().iter().any(|f| f.fd as u64 >= v)
+        }
+    }
+}
+
+/// `kckpt_vma[i].flags` with SHARED: alone (valid: any segment mapped as
+/// shared anonymous memory) or with another flag (refused).
+pub(super) fn m_vma_shared(w: &mut Work, r: &mut Rng) -> bool {
+    let n = w.s.img.state.vmas.len();
+    if n == 0 {
+        return m_rlimit(w, r);
+    }
+    let i = r.below(n);
+    let v = r.pick(&[
+        VMA_SHARED,
+        VMA_SHARED | VMA_FILE,
+        VMA_SHARED | VMA_HEAP,
+        VMA_SHARED | VMA_GROWSDOWN,
+        VMA_SHARED | VMA_FILE | VMA_HEAP | VMA_GROWSDOWN,
+        VMA_SHARED | 0x10,
+    ]);
+    w.set(&format!("kckpt.vma[{i}].flags"), v);
+    w.say(format!("vma {i} flags {v:#x} (SHARED)"));
+    v != VMA_SHARED
+}
+
+/// Record `i`'s id was used by an earlier record of the same kind.
+fn not_first(fds: &[Fd], i: usize) -> bool {
+    fds[..i].iter().any(|f| f.kind == fds[i].kind && f.id == fds[i].id && f.kind != FD_PATH)
+}
+
+/// The fields of one descriptor record.
+pub(super) fn m_fd(w: &mut Work, r: &mut Rng) -> bool {
+    let fds = w.fds().to_vec();
+    let i = r.below(fds.len());
+    let f = &fds[i];
+    let name = |n: &str| format!("kckpt.fd[{i}].{n}");
+    let pipes: Vec<usize> = (0..fds.len()).filter(|&k| fds[k].kind == FD_PIPE).collect();
+    match r.below(9) {
+        0 => {
+            let u = r.u32();
+            let v = r.pick(&[0, 4, 5, 0xffff_ffff, u, FD_PATH, FD_PIPE, FD_UNLINKED]);
+            w.set(&name("kind"), v);
+            w.say(format!("fd[{i}] kind {v} (was {})", f.kind));
+            !(FD_PATH..=FD_UNLINKED).contains(&v)
+        }
+        1 => {
+            // id 0, or an id a record of another kind uses
+            let other = fds.iter().find(|o| o.kind != f.kind && o.kind != FD_PATH).map(|o| o.id);
+            let v = match other {
+                Some(id) if r.chance(60) => id,
+                _ => r.pick(&[0, 1, 2, 0xffff_ffff]),
+            };
+            w.set(&name("id"), v);
+            w.say(format!("fd[{i}] id {v} (was {})", f.id));
+            (f.kind == FD_PATH) != (v == 0) || Some(v) == other
+        }
+        2 => {
+            // huge data_len: past the note, above 4 MiB, or above a pipe's capacity
+            let v = r.pick(&[u32::MAX, MAX_FD_DATA + 1, 1 << 31, f.pos.min(u32::MAX as u64 - 1) as u32 + 1]);
+            w.set(&name("data_len"), v);
+            w.say(format!("fd[{i}] data_len {v:#x}"));
+            v as usize > f.data.len()
+        }
+        3 => {
+            // data on a record that is not the first of its id
+            let later: Vec<usize> = (0..fds.len()).filter(|&k| not_first(&fds, k)).collect();
+            let v = r.pick(&[1u32, 4, 8]);
+            if later.is_empty() {
+                // no such record: data on a PATH record instead
+                let Some(k) = fds.iter().position(|f| f.kind == FD_PATH) else { return false };
+                w.set(&format!("kckpt.fd[{k}].data_len"), v);
+                w.say(format!("fd[{k}] data_len {v} (a path)"));
+                return true;
+            }
+            let k = r.pick(&later);
+            w.set(&format!("kckpt.fd[{k}].data_len"), v);
+            w.say(format!("fd[{k}] data_len {v} (not the first record of its id)"));
+            true
+        }
+        4 if !pipes.is_empty() => {
+            let k = r.pick(&pipes);
+            let v = r.pick(&[0u32, 2, 4, 4096, 4097]);
+            w.set(&format!("kckpt.fd[{k}].path_len"), v);
+            w.say(format!("pipe fd[{k}] path_len {v}"));
+            true
+        }
+        5 if !pipes.is_empty() => {
+            let k = r.pick(&pipes);
+            let v = r.pick(&[0u64, 1, 4095, 4097, 3 * 4096, 2 << 20, 1 << 63, u64::MAX, 4096, 1 << 20]);
+            w.set64(&format!("kckpt.fd[{k}].pos"), v);
+            w.say(format!("pipe fd[{k}] capacity {v:#x}"));
+            !kckpt_image::pipe_capacity_ok(v) || (fds[k].data.len() as u64) > v
+        }
+        6 if !pipes.is_empty() => {
+            let k = r.pick(&pipes);
+            let v = fds[k].flags & !O_ACCMODE | r.pick(&[O_RDWR, 3]);
+            w.set(&format!("kckpt.fd[{k}].flags"), v);
+            w.say(format!("pipe fd[{k}] flags {v:#o} (read-write)"));
+            true
+        }
+        7 if !pipes.is_empty() => {
+            // the pipe loses all its writers (or readers): each becomes the other end
+            let id = fds[r.pick(&pipes)].id;
+            let write = r.chance(50);
+            for k in pipes.iter().copied().filter(|&k| fds[k].id == id) {
+                let v = fds[k].flags & !O_ACCMODE | if write { O_RDONLY } else { O_WRONLY };
+                w.set(&format!("kckpt.fd[{k}].flags"), v);
+            }
+            w.say(format!("pipe {id} without a {} end", if write { "write" } else { "read" }));
+            true
+        }
+        _ => {
+            // mode: another file type, or only permission bits changed
+            let v = r.pick(&[S_IFIFO, S_IFDIR, S_IFCHR, S_IFREG, 0o140000, 0o060000, 0]) | r.pick(&[0o644, 0o7777]);
+            w.set(&name("mode"), v);
+            w.say(format!("fd[{i}] mode {v:#o}"));
+            match f.kind {
+                FD_PATH => ![S_IFREG, S_IFDIR, S_IFCHR].contains(&(v & S_IFMT)),
+                FD_UNLINKED => v & S_IFMT != S_IFREG,
+                _ => false,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kckpt_image::{Builder, Image};
+
+    use super::super::{Mutant, Seed};
+    use super::*;
+
+    /// A builder-made seed with every fd kind and two VMAs.
+    fn seed() -> Seed {
+        let b = Builder::new()
+            .segment(0x0804_8000, 1, PF_R | PF_X, VMA_FILE, vec![0x90; 16])
+            .segment(0x1000_0000, 2, PF_R | PF_W, VMA_SHARED, b"shm".to_vec())
+            .fd(3, 0, 10, "/etc/passwd")
+            .pipe_end(4, 1, false, 65536, b"unread")
+            .pipe_end(5, 1, true, 65536, b"")
+            .unlinked(6, 2, 0, 2, "/tmp/gone", b"deleted")
+            .unlinked(7, 0, 0, 2, "/tmp/gone", b"")
+            .pipe_end(8, 3, true, 4096, b"")
+            .pipe_end(9, 3, false, 4096, b"")
+            .rlimit(0, 10, 20)
+            .bytes();
+        Seed::new("built", b, 0).unwrap()
+    }
+
+    /// Run `m` with many seeds: every mutant it calls invalid is refused,
+    /// and it does not call them all valid.
+    fn check(m: fn(&mut Work, &mut Rng) -> bool, n: u64) -> Vec<String> {
+        let s = seed();
+        let mut said = Vec::new();
+        let mut refused = 0;
+        for k in 0..n {
+            let mut r = Rng::new(k);
+            let mut w = Work { s: &s, m: Mutant { seed: 0, len: s.bytes.len() as u32, patches: vec![], mode: 0, what: vec![] } };
+            let must_fail = m(&mut w, &mut r);
+            let got = Image::parse(&w.m.apply(&s.bytes));
+            if must_fail {
+                assert!(got.is_err(), "accepted: {:?}", w.m.what);
+                refused += 1;
+            }
+            said.extend(w.m.what);
+        }
+        assert!(refused > n as usize / 3, "only {refused} of {n} mutants must fail");
+        said
+    }
+
+    fn saw(said: &[String], what: &str) {
+        assert!(said.iter().any(|s| s.contains(what)), "no mutant says {what:?}");
+    }
+
+    #[test]
+    fn rlimit_mutants() {
+        let said = check(m_rlimit, 600);
+        for what in ["(cur above max)", "(finite, not below 2^32)", "RLIM_INFINITY", "not above the highest fd"] {
+            saw(&said, what);
+        }
+    }
+
+    #[test]
+    fn shared_vma_mutants() {
+        let said = check(m_vma_shared, 200);
+        saw(&said, "flags 0x8 (SHARED)");
+        saw(&said, "flags 0xa (SHARED)");
+    }
+
+    #[test]
+    fn fd_mutants() {
+        let said = check(m_fd, 2000);
+        for what in ["kind 0", "kind 4", "id 0", "id 1 (was 2)", "data_len 0xffffffff", "not the first record", "path_len", "capacity 0x0", "capacity 0xfff", "(read-write)", "without a write end", "without a read end", "mode 0o10"] {
+            saw(&said, what);
+        }
+    }
+
+    #[test]
+    fn v2_mutants_reach_generate() {
+        let s = [seed()];
+        let a = super::super::generate(&s, 2000, 5);
+        let v2 = a.iter().filter(|m| m.what.iter().any(|w| w.contains("rlimit") || w.contains("SHARED") || w.starts_with("fd[") || w.starts_with("pipe"))).count();
+        assert!(v2 > 100, "{v2} of 2000 mutants touch v2 fields");
+    }
+}
