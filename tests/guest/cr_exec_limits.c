@@ -5,7 +5,9 @@
  * elsewhere (and the task would die half restored): duplicate or
  * unordered descriptor records, LDT and kernel segment selectors, mm
  * fields below mmap_min_addr, brk and segments beyond RLIMIT_DATA and
- * RLIMIT_AS, and a vDSO when vm.vdso_enabled is 0.
+ * RLIMIT_AS (the image's own, which restart installs), an image whose
+ * hard limit the restarting user could not raise, and a vDSO when
+ * vm.vdso_enabled is 0.
  */
 #define _GNU_SOURCE
 #include <sys/resource.h>
@@ -34,14 +36,34 @@ static int set_limit(void *arg)
 	return l->res >= 0 && setrlimit(l->res, &rl);
 }
 
-/* Write @m as @name, run it with @res limited to @lim (if @res >= 0). */
+/*
+ * Write @m as @name with the image's own limit @res (if >= 0) set to @lim,
+ * soft and hard: format v2 restores the image's limits and checks its
+ * memory against them.
+ */
 static int run_variant(struct img *m, const char *name, int res, rlim_t lim)
 {
-	struct limit l = { res, lim };
+	struct limit l = { -1, 0 };
+	size_t off = m->state + ST_RLIM + 16 * res;
 
+	if (res >= 0) {
+		img_put(m, off, lim);
+		img_put(m, off + 4, 0);
+		img_put(m, off + 8, lim);
+		img_put(m, off + 12, 0);
+	}
 	if (img_write(m, name))
 		return -1;
 	return exec_image_with(name, set_limit, &l);
+}
+
+/* As nobody, with a hard RLIMIT_NOFILE of 64 */
+static int low_nofile_nobody(void *arg)
+{
+	struct rlimit rl = { 64, 64 };
+
+	(void)arg;
+	return setrlimit(RLIMIT_NOFILE, &rl) || setgid(65534) || setuid(65534);
 }
 
 static struct img copy(void)
@@ -95,10 +117,19 @@ int main(void)
 	r = run_variant(&m, "mm0.kckpt", -1, 0);
 	check(r == ENOEXEC, "start_code below mmap_min_addr: ENOEXEC (%d)", r);
 
-	r = run_variant(&base, "data.kckpt", RLIMIT_DATA, 64 << 10);
+	chmod(".", 0777);
+	check(make_image("nofile.kckpt", 43, NULL) == 0, "checkpoint without files");
+	r = exec_image("nofile.kckpt", 65534);
+	check(r == 1043, "restarts as nobody (%d)", r);
+	r = exec_image_with("nofile.kckpt", low_nofile_nobody, NULL);
+	check(r == ENOEXEC, "image raises a hard limit its restarter cannot: ENOEXEC (%d)", r);
+
+	m = copy();
+	r = run_variant(&m, "data.kckpt", RLIMIT_DATA, 64 << 10);
 	check(r == ENOEXEC, "RLIMIT_DATA 64 KiB: ENOEXEC (%d)", r);
 
-	r = run_variant(&base, "as.kckpt", RLIMIT_AS, 512 << 10);
+	m = copy();
+	r = run_variant(&m, "as.kckpt", RLIMIT_AS, 512 << 10);
 	check(r == ENOEXEC, "RLIMIT_AS 512 KiB: ENOEXEC (%d)", r);
 
 	if (img_get(&base, base.state + ST_VDSO)) {

@@ -26,7 +26,10 @@
 #define ST_VDSO		60
 #define ST_NR_VMAS	68
 #define ST_NR_FDS	72
-#define ST_FIXED	1624
+#define ST_RLIM		1624
+#define ST_FIXED	1880
+/* struct kckpt_fd: fixed part, then path and data, each padded to 4 */
+#define FD_REC		36
 /* user_regs_struct word indices in NT_PRSTATUS */
 #define R_EAX		6
 #define R_CS		13
@@ -117,7 +120,7 @@ static __attribute__((unused)) size_t img_fd_rec(const struct img *m, unsigned i
 	size_t off = m->state + ST_FIXED + 16 * img_get(m, m->state + ST_NR_VMAS);
 
 	while (i--)
-		off += 24 + ((img_get(m, off + 20) + 3) & ~3u);
+		off += FD_REC + ((img_get(m, off + 32) + 3) & ~3u) + ((img_get(m, off + 28) + 3) & ~3u);
 	return off;
 }
 
