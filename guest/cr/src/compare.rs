@@ -5,7 +5,7 @@
 //!
 //! Compared exactly: registers, FPU and SSE state, TLS, auxv, NT_FILE,
 //! every kckpt field (mm fields, brk, vdso_base, umask, blocked mask, the 64
-//! sigactions, VMAs, fds, cwd), the segments (address, size, flags) and
+//! sigactions, the 16 rlimits, VMAs, fds with their kinds, ids and data, cwd), the segments (address, size, flags) and
 //! their contents byte for byte.
 //!
 //! Allowed to differ, and why:
@@ -18,7 +18,7 @@
 //!   not used by restart): reported, not counted.
 
 use kckpt_image::consts::VMA_FILE;
-use kckpt_image::{Image, MM_NAMES, REG_NAMES};
+use kckpt_image::{Image, MM_NAMES, REG_NAMES, RLIMIT_NAMES};
 
 use crate::error::{CrError, Result};
 
@@ -94,9 +94,16 @@ pub fn run(a_path: &str, b_path: &str) -> Result<i32> {
         differ(format!("{} fds != {} fds", sa.fds.len(), sb.fds.len()));
     }
     for (x, y) in sa.fds.iter().zip(&sb.fds) {
-        let key = |f: &kckpt_image::Fd| (f.fd, f.flags & !O_CLOEXEC, f.pos, f.mode, f.path.clone());
+        let key = |f: &kckpt_image::Fd| (f.fd, f.flags & !O_CLOEXEC, f.pos, f.mode, f.kind, f.id, f.path.clone());
         if key(x) != key(y) {
-            differ(format!("fd {x:?} != {y:?}"));
+            differ(format!("fd {} {:?} != {:?}", x.fd, key(x), key(y)));
+        } else if x.data != y.data {
+            differ(format!("fd {}: {} bytes of data != {} bytes", x.fd, x.data.len(), y.data.len()));
+        }
+    }
+    for (k, (x, y)) in sa.rlimits.iter().zip(&sb.rlimits).enumerate() {
+        if x != y {
+            differ(format!("{} {x:?} != {y:?}", RLIMIT_NAMES[k]));
         }
     }
     if sa.cwd != sb.cwd {
@@ -126,7 +133,7 @@ pub fn run(a_path: &str, b_path: &str) -> Result<i32> {
         println!("note: NT_PRPSINFO differs (informational)");
     }
     println!(
-        "compared {} registers, {} VMAs, {} segments ({} bytes), {} fds, 64 sigactions, cwd {:?}: {}",
+        "compared {} registers, {} VMAs, {} segments ({} bytes), {} fds, 64 sigactions, 16 rlimits, cwd {:?}: {}",
         17,
         sa.vmas.len(),
         a.segments.len(),

@@ -8,6 +8,7 @@ mod inject;
 mod restart;
 mod sys;
 mod uckpt;
+mod ufds;
 mod urestore;
 
 use error::{CrError, Result};

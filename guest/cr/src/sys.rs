@@ -256,25 +256,103 @@ pub fn close(fd: i32) {
     unsafe { libc::close(fd) };
 }
 
-/// Open `path` with `flags`, seek to `pos`, and put it at descriptor `want`.
-pub fn reopen_at(path: &std::ffi::CStr, flags: i32, pos: u64, want: i32) -> std::io::Result<()> {
+/// Open `path` with `flags`, seek to `pos`, and put it at descriptor
+/// `want` (close-on-exec as `flags` says). `ftype`, if not 0, is the
+/// `S_IFMT` type the opened file must have. Only regular files must
+/// seek: a device or directory that cannot is left where it opens.
+pub fn reopen_at(path: &std::ffi::CStr, flags: i32, pos: u64, want: i32, ftype: u32) -> std::io::Result<()> {
     // SAFETY: path is NUL-terminated and live for the call.
     let fd = unsafe { libc::open(path.as_ptr(), flags) };
     if fd < 0 {
         return Err(std::io::Error::last_os_error());
     }
+    let r = place(fd, flags, pos, want, ftype);
+    if fd != want {
+        close(fd);
+    }
+    r
+}
+
+fn place(fd: i32, flags: i32, pos: u64, want: i32, ftype: u32) -> std::io::Result<()> {
+    // SAFETY: a zeroed stat is a valid out-parameter for fstat.
+    let mut st: libc::stat64 = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is live and the right type.
+    if unsafe { libc::fstat64(fd, &mut st) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let got = st.st_mode & libc::S_IFMT;
+    if ftype != 0 && got != ftype {
+        return Err(std::io::Error::other(format!("the file is now of type {got:o}, was {ftype:o}")));
+    }
     // SAFETY: integer arguments on the descriptor just opened.
-    if unsafe { libc::lseek64(fd, pos as i64, libc::SEEK_SET) } < 0 {
+    if unsafe { libc::lseek64(fd, pos as i64, libc::SEEK_SET) } < 0 && got == libc::S_IFREG {
         return Err(std::io::Error::last_os_error());
     }
     if fd != want {
-        // SAFETY: integer arguments; `want` is replaced, as intended.
-        if unsafe { libc::dup2(fd, want) } < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        close(fd);
+        dup_to(fd, want, flags & libc::O_CLOEXEC != 0)?;
     }
     Ok(())
+}
+
+/// `fd` duplicated onto `want` (replacing it), close-on-exec if asked.
+pub fn dup_to(fd: i32, want: i32, cloexec: bool) -> std::io::Result<()> {
+    let fl = if cloexec { libc::O_CLOEXEC } else { 0 };
+    // SAFETY: integer arguments; `want` is replaced, as intended.
+    if unsafe { libc::dup3(fd, want, fl) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The status flags F_SETFL can change (O_APPEND, O_NONBLOCK, …) of a record.
+pub fn set_status_flags(fd: i32, flags: u32) -> std::io::Result<()> {
+    // SAFETY: integer arguments.
+    if unsafe { libc::fcntl(fd, libc::F_SETFL, (flags & !(libc::O_CLOEXEC as u32)) as i32) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A pipe (close-on-exec), read end first.
+pub fn pipe() -> Result<(std::fs::File, std::fs::File)> {
+    use std::os::unix::io::FromRawFd;
+    let mut p = [0i32; 2];
+    // SAFETY: `p` holds the two descriptors pipe2 writes.
+    if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(CrError::last_os("pipe2"));
+    }
+    // SAFETY: both descriptors are new and owned by the Files from here.
+    Ok(unsafe { (std::fs::File::from_raw_fd(p[0]), std::fs::File::from_raw_fd(p[1])) })
+}
+
+/// All of `data` written to `fd`.
+pub fn write_all(fd: i32, mut data: &[u8]) -> std::io::Result<()> {
+    while !data.is_empty() {
+        // SAFETY: `data` is live for the call.
+        let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
+        if n <= 0 {
+            return Err(if n < 0 { std::io::Error::last_os_error() } else { std::io::ErrorKind::WriteZero.into() });
+        }
+        data = &data[n as usize..];
+    }
+    Ok(())
+}
+
+/// An unlinked shared-memory file (memfd_create) named `name`, with
+/// permission bits `mode`.
+pub fn memfd(name: &std::ffi::CStr, mode: u32) -> std::io::Result<i32> {
+    // SAFETY: NUL-terminated name.
+    let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: integer arguments on our descriptor.
+    if unsafe { libc::fchmod(fd, mode) } < 0 {
+        let e = std::io::Error::last_os_error();
+        close(fd);
+        return Err(e);
+    }
+    Ok(fd)
 }
 
 pub fn set_umask(mask: u32) {
@@ -359,14 +437,31 @@ mod tests {
         std::fs::write(&p, b"0123456789").unwrap();
         let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
         let want = dup_at_least(0, 200).unwrap();
-        reopen_at(&c, libc::O_RDONLY, 4, want).unwrap();
+        reopen_at(&c, libc::O_RDONLY, 4, want, libc::S_IFREG).unwrap();
         let mut b = [0u8; 3];
         // SAFETY: reading into a live 3-byte buffer.
         assert_eq!(unsafe { libc::read(want, b.as_mut_ptr().cast(), 3) }, 3);
         assert_eq!(&b, b"456");
         close(want);
-        assert!(reopen_at(c"/nonexistent/kckpt", libc::O_RDONLY, 0, want).is_err());
+        assert!(reopen_at(c"/nonexistent/kckpt", libc::O_RDONLY, 0, want, 0).is_err());
+        // a file that is now of another type is an error, not a wrong fd
+        assert!(reopen_at(&c, libc::O_RDONLY, 0, want, libc::S_IFDIR).is_err());
+        // close-on-exec survives the move to `want`
+        reopen_at(&c, libc::O_RDONLY | libc::O_CLOEXEC, 0, want, 0).unwrap();
+        // SAFETY: integer arguments.
+        assert_eq!(unsafe { libc::fcntl(want, libc::F_GETFD) }, libc::FD_CLOEXEC);
+        close(want);
         std::fs::remove_file(&p).unwrap();
+    }
+
+    #[test]
+    fn memfd_has_the_mode_asked_and_no_name_in_the_tree() {
+        let fd = memfd(c"x", 0o640).unwrap();
+        write_all(fd, b"abc").unwrap();
+        let md = std::fs::metadata(format!("/proc/self/fd/{fd}")).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!((md.mode() & 0o7777, md.len(), md.nlink()), (0o640, 3, 0));
+        close(fd);
     }
 
     #[test]

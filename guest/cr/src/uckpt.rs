@@ -9,11 +9,11 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 
 use kckpt_image::consts::*;
 use kckpt_image::{FileEntry, Fxsave, Image, KckptState, MmFields, Prpsinfo, Prstatus, Regs as ImgRegs, Segment};
-use kckpt_image::{Fd, Sigaction, UserDesc, Vma};
+use kckpt_image::{Rlimit, Sigaction, UserDesc, Vma, MAX_VMAS};
 
 use crate::error::{CrError, Result};
 use crate::inject::{self, read_proc, resume_regs, syscall_in, wait_stop, Regs};
@@ -21,8 +21,6 @@ use crate::sys::{self, getregs, setregs};
 
 const NR_BRK: u32 = libc::SYS_brk as u32;
 const NR_RT_SIGACTION: u32 = libc::SYS_rt_sigaction as u32;
-/// VALID_OPEN_FLAGS on i386 (O_ACCMODE up to __O_TMPFILE).
-const VALID_OPEN_FLAGS: u32 = 0o37777777;
 const PAGE: usize = 4096;
 /// The first GDT TLS slot on i386 (asm/segment.h).
 const GDT_ENTRY_TLS_MIN: u32 = 6;
@@ -67,6 +65,7 @@ struct MapLine {
     end: u32,
     perms: String,
     offset: u64,
+    inode: u64,
     path: String,
     vmflags: Vec<String>,
 }
@@ -81,9 +80,9 @@ fn parse_smaps(s: &str) -> Vec<MapLine> {
                 let perms = it.next().unwrap_or("").to_string();
                 let offset = u64::from_str_radix(it.next().unwrap_or("0"), 16).unwrap_or(0);
                 let _dev = it.next();
-                let _inode = it.next();
+                let inode = it.next().and_then(|i| i.parse().ok()).unwrap_or(0);
                 let path = it.next().unwrap_or("").trim_start().to_string();
-                v.push(MapLine { start: a, end: b, perms, offset, path, vmflags: Vec::new() });
+                v.push(MapLine { start: a, end: b, perms, offset, inode, path, vmflags: Vec::new() });
                 continue;
             }
         }
@@ -92,6 +91,27 @@ fn parse_smaps(s: &str) -> Vec<MapLine> {
         }
     }
     v
+}
+
+/// Do two shared anonymous VMAs (inode, first page, pages) map the same
+/// pages of one object? Restart makes one object per VMA, so that would
+/// come back as two copies: refused, as the kernel refuses it.
+fn shm_alias(r: &[(u64, u64, u64)]) -> bool {
+    r.iter().enumerate().any(|(i, a)| r[i + 1..].iter().any(|b| a.0 == b.0 && a.1 < b.1 + b.2 && b.1 < a.1 + a.2))
+}
+
+/// The 16 resource limits of `pid`, as prlimit(2) reports them.
+fn rlimits(pid: i32) -> Result<[Rlimit; NRLIMITS]> {
+    let mut out = [Rlimit::default(); NRLIMITS];
+    for (r, slot) in out.iter_mut().enumerate() {
+        let mut old = libc::rlimit64 { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: no new limit; `old` is live for the call.
+        if unsafe { libc::prlimit64(pid, r as _, std::ptr::null(), &mut old) } < 0 {
+            return Err(CrError::last_os(format!("prlimit({pid}, {r})")));
+        }
+        *slot = Rlimit { cur: old.rlim_cur, max: old.rlim_max };
+    }
+    Ok(out)
 }
 
 pub fn checkpoint(pid: i32, file: &str) -> Result<()> {
@@ -204,6 +224,7 @@ fn dump(pid: i32, path: &str, created: &mut bool) -> Result<()> {
     let mut segments = Vec::new();
     let mut vmas = Vec::new();
     let mut files = Vec::new();
+    let mut shm_ranges = Vec::new();
     for m in &smaps {
         if m.path == "[vdso]" {
             vdso_base = m.start;
@@ -213,19 +234,27 @@ fn dump(pid: i32, path: &str, created: &mut bool) -> Result<()> {
             continue;
         }
         let has = |f: &str| m.vmflags.iter().any(|x| x == f);
-        if has("io") || has("pf") || (has("sh") && has("wr")) {
+        // MAP_SHARED|MAP_ANONYMOUS and shared /dev/zero: a shmem object.
+        let shm = has("sh") && m.path == "/dev/zero (deleted)";
+        if has("io") || has("pf") || (has("sh") && has("wr") && !shm) {
             return Err(CrError::Os(
                 format!("{:#x}-{:#x} {} cannot be checkpointed", m.start, m.end, m.path),
                 std::io::Error::from_raw_os_error(libc::EBUSY),
             ));
         }
-        if vmas.len() == 1024 {
-            return Err(CrError::Os("more than 1024 VMAs".into(), std::io::Error::from_raw_os_error(libc::E2BIG)));
+        if vmas.len() == MAX_VMAS as usize {
+            return Err(CrError::Os(format!("more than {MAX_VMAS} VMAs"), std::io::Error::from_raw_os_error(libc::E2BIG)));
         }
         let p = m.perms.as_bytes();
         let prot = if p.first() == Some(&b'r') { PF_R } else { 0 }
             | if p.get(1) == Some(&b'w') { PF_W } else { 0 }
             | if p.get(2) == Some(&b'x') { PF_X } else { 0 };
+        if shm {
+            shm_ranges.push((m.inode, m.offset / PAGE as u64, (m.end - m.start) as u64 / PAGE as u64));
+            vmas.push(Vma { start: m.start, end: m.end, flags: VMA_SHARED, pgoff: (m.offset / PAGE as u64) as u32 });
+            segments.push(Segment { vaddr: m.start, memsz: m.end - m.start, offset: 0, flags: prot });
+            continue;
+        }
         let is_file = !m.path.is_empty() && !m.path.starts_with('[');
         let mut flags = 0;
         if has("gd") {
@@ -245,29 +274,14 @@ fn dump(pid: i32, path: &str, created: &mut bool) -> Result<()> {
         segments.push(Segment { vaddr: m.start, memsz: m.end - m.start, offset: 0, flags: prot });
     }
 
-    // Regular files open by path.
-    let mut fds = Vec::new();
-    let mut nums: Vec<u32> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map_err(|e| inject::proc_error(pid, &format!("/proc/{pid}/fd"), e))?
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .collect();
-    nums.sort_unstable();
-    for fd in nums {
-        let link = format!("/proc/{pid}/fd/{fd}");
-        let Ok(md) = std::fs::metadata(&link) else { continue };
-        if !md.is_file() {
-            continue;
-        }
-        let Ok(target) = readlink(&link) else { continue };
-        if !target.starts_with(b"/") || target.ends_with(b" (deleted)") {
-            continue;
-        }
-        let info = read_proc(pid, &format!("fdinfo/{fd}"))?;
-        let field = |k: &str| info.lines().find_map(|l| l.strip_prefix(k)).map(str::trim).unwrap_or("0");
-        let pos = field("pos:").parse::<u64>().unwrap_or(0);
-        let flags = u32::from_str_radix(field("flags:"), 8).unwrap_or(0) & VALID_OPEN_FLAGS;
-        fds.push(Fd { fd, flags, pos, mode: S_IFREG, path: target });
+    if shm_alias(&shm_ranges) {
+        return Err(CrError::Os(
+            "two mappings share pages of one shared anonymous object".into(),
+            std::io::Error::from_raw_os_error(libc::EBUSY),
+        ));
     }
+    let fds = crate::ufds::collect(pid)?;
+    let rlimits = rlimits(pid)?;
     let cwd = readlink(&format!("/proc/{pid}/cwd"))?;
 
     let auxv_b = std::fs::read(format!("/proc/{pid}/auxv")).map_err(|e| inject::proc_error(pid, &format!("/proc/{pid}/auxv"), e))?;
@@ -314,7 +328,7 @@ fn dump(pid: i32, path: &str, created: &mut bool) -> Result<()> {
         fpregs: fpregs.to_vec(),
         fxsave: Fxsave(fxsave.to_vec()),
         tls,
-        state: KckptState { mm, vdso_base, umask, sigblocked, sigactions, vmas, fds, cwd },
+        state: KckptState { mm, vdso_base, umask, sigblocked, sigactions, rlimits, vmas, fds, cwd },
         segments,
         extra_notes: Vec::new(),
         notes: Vec::new(),
@@ -331,6 +345,8 @@ fn dump(pid: i32, path: &str, created: &mut bool) -> Result<()> {
             _ => CrError::Os(format!("create {path}"), e),
         })?;
     *created = true;
+    // 0700 whatever our umask: an image must be executable to restart.
+    out.set_permissions(std::fs::Permissions::from_mode(0o700)).map_err(os(format!("chmod {path}")))?;
     let empty: Vec<&[u8]> = vec![&[]; img.segments.len()];
     img.write_to(&empty, &mut out).map_err(|e| CrError::Os(format!("writing {path}"), std::io::Error::other(e.to_string())))?;
     let mut buf = vec![0u8; CHUNK];
@@ -405,6 +421,23 @@ VmFlags: rd wr mr mw me gd ac
         assert_eq!(s.f(26), 134512640);
         assert_eq!(s.f(28), 3217031152);
         assert_eq!(s.f(60), 0, "a missing field reads 0");
+    }
+
+    #[test]
+    fn shared_objects_alias_only_when_pages_overlap() {
+        // split halves of one mapping: disjoint pages of one object
+        assert!(!shm_alias(&[(7, 0, 2), (7, 2, 2)]));
+        // mremap(MREMAP_DONTUNMAP)-like: the same page twice
+        assert!(shm_alias(&[(7, 0, 2), (9, 0, 1), (7, 1, 1)]));
+        // another object at the same offsets
+        assert!(!shm_alias(&[(7, 0, 2), (8, 0, 2)]));
+    }
+
+    #[test]
+    fn smaps_inode_is_kept_for_shared_objects() {
+        let m = parse_smaps("b7000000-b7001000 rw-s 00000000 00:01 1041                  /dev/zero (deleted)\nVmFlags: rd wr sh mr mw me ms\n");
+        assert_eq!((m[0].inode, m[0].path.as_str()), (1041, "/dev/zero (deleted)"));
+        assert!(m[0].vmflags.iter().any(|f| f == "sh"));
     }
 
     #[test]

@@ -3,14 +3,16 @@
 //! cr validates the image with the kckpt-image crate, forks, and the child
 //! becomes the restored process. What can be done from Rust without
 //! disturbing cr itself is done first: all signals blocked, sigactions,
-//! umask, regular fds, cwd. The rest runs in a restorer: straight-line
+//! umask, descriptors of every kind (ufds.rs), hard limits the image
+//! raises, cwd. The rest runs in a restorer: straight-line
 //! i386 code generated here into a fresh mapping placed outside every
 //! image segment and outside cr's own mappings, with its own stack and
 //! data. Its absolute addresses are known when it is generated, so it
 //! needs no position independence. It unmaps all of cr, moves the vDSO
 //! and vvar to the image's vdso_base if they are elsewhere, maps each
-//! segment anonymous (the stack MAP_GROWSDOWN) and reads the image's data
-//! ranges into it, holes left unallocated, sets the mm fields and auxv (PR_SET_MM, needs
+//! segment anonymous (the stack MAP_GROWSDOWN, shared memory MAP_SHARED)
+//! and reads the image's data ranges into it, holes left unallocated,
+//! installs the image's rlimits, sets the mm fields and auxv (PR_SET_MM, needs
 //! CAP_SYS_RESOURCE), TLS (set_thread_area), the blocked mask, FPU/SSE
 //! (fxrstor or frstor), then segment and general registers, eflags and esp,
 //! and jumps to eip. A failure before that point is reported by cr with its
@@ -21,7 +23,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::io::AsRawFd;
 
 use kckpt_image::consts::*;
-use kckpt_image::{Image, Limits, USER_CS, USER_DS};
+use kckpt_image::{Image, Limits, Rlimit, RLIMIT_NAMES, USER_CS, USER_DS};
 
 use crate::error::{CrError, Result};
 use crate::sys::{self, Started};
@@ -37,6 +39,7 @@ const NR_RT_SIGPROCMASK: u32 = libc::SYS_rt_sigprocmask as u32;
 const NR_PREAD64: u32 = libc::SYS_pread64 as u32;
 const NR_MMAP2: u32 = libc::SYS_mmap2 as u32;
 const NR_SET_THREAD_AREA: u32 = libc::SYS_set_thread_area as u32;
+const NR_PRLIMIT64: u32 = libc::SYS_prlimit64 as u32;
 const PR_SET_MM: u32 = libc::PR_SET_MM as u32;
 const PR_SET_MM_AUXV: u32 = libc::PR_SET_MM_AUXV as u32;
 const MREMAP_MAYMOVE: u32 = libc::MREMAP_MAYMOVE as u32;
@@ -137,6 +140,32 @@ fn overlaps(a: u32, b: u32, c: u32, d: u32) -> bool {
     a < d && c < b
 }
 
+/// Hard limits the image raises above ours are raised now, before the
+/// point of no return: prlimit(2) refuses without CAP_SYS_RESOURCE (or
+/// above fs.nr_open), and that is a clean error, as binfmt_cr's ENOEXEC.
+fn raise_hard_limits(want: &[Rlimit]) -> Result<()> {
+    for (r, w) in want.iter().enumerate() {
+        let mut cur = libc::rlimit64 { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: no new limit; `cur` is live for the call.
+        if unsafe { libc::prlimit64(0, r as _, std::ptr::null(), &mut cur) } < 0 {
+            return Err(CrError::last_os(format!("getrlimit {}", RLIMIT_NAMES[r])));
+        }
+        if w.max <= cur.rlim_max {
+            continue;
+        }
+        let new = libc::rlimit64 { rlim_cur: cur.rlim_cur, rlim_max: w.max };
+        // SAFETY: `new` is live for the call.
+        if unsafe { libc::prlimit64(0, r as _, &new, std::ptr::null_mut()) } < 0 {
+            let e = std::io::Error::last_os_error();
+            return Err(CrError::NotPermitted(format!(
+                "the image's {} hard limit {} is above ours ({}): {e}",
+                RLIMIT_NAMES[r], w.max, cur.rlim_max
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Validate in the parent; fork; the child restores, the parent waits.
 pub fn run(file: &str, detach: bool) -> Result<i32> {
     let (img, f) = crate::restart::check_image(file)?;
@@ -172,11 +201,8 @@ fn child(img: &Image, f: &std::fs::File, pipe_w: i32) -> Result<std::convert::In
     // fd survives until the restorer has mapped the segments.
     sys::close(pipe_w);
     sys::close(f.as_raw_fd());
-    for x in &st.fds {
-        let p = CString::new(x.path.clone()).map_err(|_| CrError::BadImage("NUL in a path".into()))?;
-        let flags = (x.flags & !(libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_NOCTTY) as u32) as i32;
-        sys::reopen_at(&p, flags, x.pos, x.fd as i32).map_err(|e| CrError::Os(format!("reopen fd {} {:?}", x.fd, p), e))?;
-    }
+    crate::ufds::install(&st.fds, pipe_fd + 1)?;
+    raise_hard_limits(&st.rlimits)?;
     for (k, a) in st.sigactions.iter().enumerate() {
         let sig = k as u32 + 1;
         if sig == libc::SIGKILL as u32 || sig == libc::SIGSTOP as u32 {
@@ -233,6 +259,7 @@ fn child(img: &Image, f: &std::fs::File, pipe_w: i32) -> Result<std::convert::In
         tls_addrs.push(d.put(&b, 4));
     }
     let mask = d.put(&st.sigblocked.to_le_bytes(), 4);
+    let rlim_at: Vec<u32> = st.rlimits.iter().map(|l| d.put(&[l.cur.to_le_bytes(), l.max.to_le_bytes()].concat(), 8)).collect();
     let mut auxv = Vec::new();
     for &(k, v) in &img.auxv {
         auxv.extend_from_slice(&k.to_le_bytes());
@@ -292,7 +319,10 @@ fn child(img: &Image, f: &std::fs::File, pipe_w: i32) -> Result<std::convert::In
             | (if s.flags & PF_X != 0 { 4 } else { 0 });
         // Anonymous memory, as in the checkpointed process (and as
         // binfmt_cr restores it): read in, holes left unallocated.
-        let mut fl = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED) as u32;
+        // Shared anonymous memory comes back shared: a child the
+        // restarted process forks shares it.
+        let share = if v.flags & VMA_SHARED != 0 { libc::MAP_SHARED } else { libc::MAP_PRIVATE };
+        let mut fl = (share | libc::MAP_ANONYMOUS | libc::MAP_FIXED) as u32;
         if v.flags & VMA_GROWSDOWN != 0 {
             fl |= libc::MAP_GROWSDOWN as u32;
         }
@@ -306,6 +336,11 @@ fn child(img: &Image, f: &std::fs::File, pipe_w: i32) -> Result<std::convert::In
         }
     }
     a.sys(NR_CLOSE, &[img_fd as u32], false);
+    // The image's resource limits, now that its memory is in place (the
+    // hard ones it raises were raised, or refused, before the restorer).
+    for (r, &at) in rlim_at.iter().enumerate() {
+        a.sys(NR_PRLIMIT64, &[0, r as u32, at, 0], true);
+    }
     // 4. mm fields and auxv; the kernel checks each against the others,
     //    so three passes let every field reach its value whatever order.
     let mm = st.mm;
