@@ -115,6 +115,7 @@ const MARKERS: &[(&str, &str, &str)] = &[
     ("clone_vm_ebusy", "kernel/checkpoint.c", "MMF_MULTIPROCESS"),
     ("binfmt_cr_sysctl", "fs/binfmt_cr.c", "cr_sysctls"),
     ("anon_restore", "fs/binfmt_cr.c", "cr_fill("),
+    ("unlink_ref", "kernel/checkpoint.c", "as a lookup would give do_unlinkat"),
     ("format_v2", "include/uapi/linux/kckpt.h", "KCKPT_VERSION\t\t2"),
     ("rlimits", "fs/binfmt_cr.c", "cr_check_rlimits"),
     ("image_0700", "kernel/checkpoint.c", "vfs_fchmod"),
