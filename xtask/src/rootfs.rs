@@ -123,6 +123,7 @@ const MARKERS: &[(&str, &str, &str)] = &[
     ("fd_kinds", "kernel/checkpoint.c", "ckpt_fd_kind"),
     ("pipes", "fs/binfmt_cr.c", "cr_open_pipe"),
     ("unlinked", "fs/binfmt_cr.c", "cr_open_unlinked"),
+    ("many_vmas", "include/uapi/linux/kckpt.h", "KCKPT_MAX_VMAS\t\t65530"),
 ];
 
 /// What the kernel tree under test offers the guest tests.

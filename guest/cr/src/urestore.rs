@@ -97,6 +97,50 @@ impl Asm {
     }
 }
 
+/// Words per table entry: the call number, six arguments, one pad word.
+const TABLE_WORDS: usize = 8;
+
+/// One checked system call in the restorer's table (see `Asm::run_table`).
+fn table_entry(t: &mut Vec<u32>, nr: u32, args: &[u32]) {
+    let mut e = [0u32; TABLE_WORDS];
+    e[0] = nr;
+    e[1..=args.len()].copy_from_slice(args);
+    t.extend_from_slice(&e);
+}
+
+impl Asm {
+    /// Run the table of system calls whose address is in the word at
+    /// `cursor`, one entry after the other until one with number 0; a
+    /// failed call jumps to `fail`. DS is still the flat user segment here.
+    fn run_table(&mut self, cursor: u32) {
+        let top = self.here();
+        self.mov_rm(0, cursor); // mov eax, cs:[cursor]
+        self.d(&[0x83, 0x38, 0x00]); // cmp dword [eax], 0
+        self.d(&[0x0f, 0x84]); // je done (patched below)
+        let je = self.code.len();
+        self.imm(0);
+        // ebx ecx edx esi edi ebp from [eax+4..28], then eax = [eax]
+        for (modrm, disp) in [(0x58u8, 4u8), (0x48, 8), (0x50, 12), (0x70, 16), (0x78, 20), (0x68, 24)] {
+            self.d(&[0x8b, modrm, disp]);
+        }
+        self.d(&[0x8b, 0x00, 0xcd, 0x80]); // mov eax, [eax]; int 0x80
+        self.d(&[0x3d]); // cmp eax, -4095; jae fail
+        self.imm(-4095i32 as u32);
+        let rel = self.fail.wrapping_sub(self.here() + 6);
+        self.d(&[0x0f, 0x83]);
+        self.imm(rel);
+        self.d(&[0x2e, 0x83, 0x05]); // add dword cs:[cursor], 32
+        self.imm(cursor);
+        self.d(&[(TABLE_WORDS * 4) as u8]);
+        let rel = top.wrapping_sub(self.here() + 5);
+        self.d(&[0xe9]); // jmp top
+        self.imm(rel);
+        let done = self.code.len();
+        let rel = (done - (je + 4)) as u32;
+        self.code[je..je + 4].copy_from_slice(&rel.to_le_bytes());
+    }
+}
+
 /// Data the restorer reads, laid out in its mapping after the code.
 struct Data {
     base: u32,
@@ -215,13 +259,42 @@ fn child(img: &Image, f: &std::fs::File, pipe_w: i32) -> Result<std::convert::In
     let cwd = std::ffi::OsStr::from_bytes(&st.cwd);
     std::env::set_current_dir(cwd).map_err(|e| CrError::Os(format!("chdir {cwd:?}"), e))?;
 
+    // The system calls that map the segments, as a table the restorer
+    // runs through: its code stays the same size whatever the number of
+    // VMAs and data ranges (up to vm.max_map_count).
+    let mut table: Vec<u32> = Vec::new();
+    for (s, v) in img.segments.iter().zip(&st.vmas) {
+        let prot = (if s.flags & PF_R != 0 { 1 } else { 0 })
+            | (if s.flags & PF_W != 0 { 2 } else { 0 })
+            | (if s.flags & PF_X != 0 { 4 } else { 0 });
+        // Anonymous memory, as in the checkpointed process (and as
+        // binfmt_cr restores it): read in, holes left unallocated.
+        // Shared anonymous memory comes back shared: a child the
+        // restarted process forks shares it.
+        let share = if v.flags & VMA_SHARED != 0 { libc::MAP_SHARED } else { libc::MAP_PRIVATE };
+        let mut fl = (share | libc::MAP_ANONYMOUS | libc::MAP_FIXED) as u32;
+        if v.flags & VMA_GROWSDOWN != 0 {
+            fl |= libc::MAP_GROWSDOWN as u32;
+        }
+        table_entry(&mut table, NR_MMAP2, &[s.vaddr, s.memsz, 3, fl, u32::MAX, 0]);
+        for (off, len) in sys::data_ranges(img_fd, s.offset as u64, s.memsz as u64)? {
+            let at = s.vaddr + (off - s.offset as u64) as u32;
+            table_entry(&mut table, NR_PREAD64, &[img_fd as u32, at, len as u32, off as u32, (off >> 32) as u32]);
+        }
+        if prot != 3 {
+            table_entry(&mut table, NR_MPROTECT, &[s.vaddr, s.memsz, prot]);
+        }
+    }
+    table.extend_from_slice(&[0; TABLE_WORDS]);
+    let table_bytes: Vec<u8> = table.iter().flat_map(|w| w.to_le_bytes()).collect();
+
     // Place the restorer: outside the image's segments, the vvar+vDSO
     // range it needs, and everything of ours.
     let segs: Vec<(u32, u32)> = img.segments.iter().map(|s| (s.vaddr, s.vaddr + s.memsz)).collect();
     let lim = Limits::default();
     let vd = st.vdso_base;
     let vrange = if vd != 0 { (vd - lim.vdso_vvar_bytes, vd + lim.vdso_text_bytes) } else { (0, 0) };
-    let area_len: u32 = 64 * PAGE;
+    let area_len: u32 = 64 * PAGE + (table_bytes.len() as u32).div_ceil(PAGE) * PAGE;
     let mine = self_maps()?;
     let mut area = 0u32;
     let mut cand = 0x1000_0000u32;
@@ -245,6 +318,7 @@ fn child(img: &Image, f: &std::fs::File, pipe_w: i32) -> Result<std::convert::In
     let data_base = area + 32 * PAGE;
     let stack_top = area + 58 * PAGE;
     let scratch = area + 58 * PAGE; // 6 pages: vvar (4) + vdso (2) in passing
+    let table_base = area + 64 * PAGE;
 
     let mut d = Data { base: data_base, bytes: Vec::new() };
     let regs = img.prstatus.regs;
@@ -258,6 +332,7 @@ fn child(img: &Image, f: &std::fs::File, pipe_w: i32) -> Result<std::convert::In
         }
         tls_addrs.push(d.put(&b, 4));
     }
+    let cursor = d.word(table_base);
     let mask = d.put(&st.sigblocked.to_le_bytes(), 4);
     let rlim_at: Vec<u32> = st.rlimits.iter().map(|l| d.put(&[l.cur.to_le_bytes(), l.max.to_le_bytes()].concat(), 8)).collect();
     let mut auxv = Vec::new();
@@ -312,29 +387,8 @@ fn child(img: &Image, f: &std::fs::File, pipe_w: i32) -> Result<std::convert::In
             a.sys(NR_MREMAP, &[scratch + off, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, vrange.0 + off], true);
         }
     }
-    // 3. The segments.
-    for (s, v) in img.segments.iter().zip(&st.vmas) {
-        let prot = (if s.flags & PF_R != 0 { 1 } else { 0 })
-            | (if s.flags & PF_W != 0 { 2 } else { 0 })
-            | (if s.flags & PF_X != 0 { 4 } else { 0 });
-        // Anonymous memory, as in the checkpointed process (and as
-        // binfmt_cr restores it): read in, holes left unallocated.
-        // Shared anonymous memory comes back shared: a child the
-        // restarted process forks shares it.
-        let share = if v.flags & VMA_SHARED != 0 { libc::MAP_SHARED } else { libc::MAP_PRIVATE };
-        let mut fl = (share | libc::MAP_ANONYMOUS | libc::MAP_FIXED) as u32;
-        if v.flags & VMA_GROWSDOWN != 0 {
-            fl |= libc::MAP_GROWSDOWN as u32;
-        }
-        a.sys(NR_MMAP2, &[s.vaddr, s.memsz, 3, fl, u32::MAX, 0], true);
-        for (off, len) in sys::data_ranges(img_fd, s.offset as u64, s.memsz as u64)? {
-            let at = s.vaddr + (off - s.offset as u64) as u32;
-            a.sys(NR_PREAD64, &[img_fd as u32, at, len as u32, off as u32, (off >> 32) as u32], true);
-        }
-        if prot != 3 {
-            a.sys(NR_MPROTECT, &[s.vaddr, s.memsz, prot], true);
-        }
-    }
+    // 3. The segments, from the table (as many as the image has VMAs).
+    a.run_table(cursor);
     a.sys(NR_CLOSE, &[img_fd as u32], false);
     // The image's resource limits, now that its memory is in place (the
     // hard ones it raises were raised, or refused, before the restorer).
@@ -388,6 +442,7 @@ fn child(img: &Image, f: &std::fs::File, pipe_w: i32) -> Result<std::convert::In
     unsafe {
         std::ptr::copy_nonoverlapping(a.code.as_ptr(), code_base as *mut u8, a.code.len());
         std::ptr::copy_nonoverlapping(d.bytes.as_ptr(), data_base as *mut u8, d.bytes.len());
+        std::ptr::copy_nonoverlapping(table_bytes.as_ptr(), table_base as *mut u8, table_bytes.len());
         // No allocation may happen from here on: the maps were read above.
         std::arch::asm!("jmp {0}", in(reg) entry, options(noreturn));
     }
@@ -434,6 +489,31 @@ mod tests {
         assert_eq!(&a.code[n - 13..n - 4], &[0xcd, 0x80, 0x3d, 0x01, 0xf0, 0xff, 0xff, 0x0f, 0x83]);
         let rel = u32::from_le_bytes(a.code[n - 4..].try_into().unwrap());
         assert_eq!(a.here().wrapping_add(rel), a.fail);
+    }
+
+    #[test]
+    fn the_table_loop_reads_entries_and_ends_on_zero() {
+        let mut a = asm();
+        a.fail = 0x0fff_0000;
+        a.run_table(0x2000_0000);
+        let c = &a.code;
+        // mov eax, cs:[cursor]; cmp dword [eax], 0; je rel32 to the end
+        assert_eq!(&c[..12], &[0x2e, 0x8b, 0x05, 0, 0, 0, 0x20, 0x83, 0x38, 0x00, 0x0f, 0x84]);
+        let je = u32::from_le_bytes(c[12..16].try_into().unwrap());
+        assert_eq!(16 + je as usize, c.len(), "je lands just past the loop");
+        // six argument loads in ebx ecx edx esi edi ebp order, disp 4..24
+        assert_eq!(&c[16..34], &[0x8b, 0x58, 4, 0x8b, 0x48, 8, 0x8b, 0x50, 12, 0x8b, 0x70, 16, 0x8b, 0x78, 20, 0x8b, 0x68, 24]);
+        assert_eq!(&c[34..38], &[0x8b, 0x00, 0xcd, 0x80]);
+        // jae rel32 to fail
+        let jae = u32::from_le_bytes(c[45..49].try_into().unwrap());
+        assert_eq!(a.base.wrapping_add(49).wrapping_add(jae), a.fail);
+        // add dword cs:[cursor], 32; jmp back to the top
+        assert_eq!(&c[49..57], &[0x2e, 0x83, 0x05, 0, 0, 0, 0x20, 32]);
+        let back = u32::from_le_bytes(c[58..62].try_into().unwrap());
+        assert_eq!(a.base.wrapping_add(62).wrapping_add(back), a.base);
+        let mut t = Vec::new();
+        table_entry(&mut t, NR_MPROTECT, &[1, 2, 3]);
+        assert_eq!(t, [NR_MPROTECT, 1, 2, 3, 0, 0, 0, 0]);
     }
 
     #[test]
