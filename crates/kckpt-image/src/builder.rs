@@ -50,7 +50,8 @@ pub fn default_rlimits() -> [Rlimit; NRLIMITS] {
 }
 
 impl Builder {
-    /// No segments, default registers, all signals SIG_DFL, cwd "/".
+    /// No segments, default registers, all signals SIG_DFL, cwd "/",
+    /// the default [`Attrs`] (comm "kckpt", dumpable 1, no sigaltstack).
     pub fn new() -> Self {
         let mut psinfo = vec![0u8; PRPSINFO_SIZE];
         psinfo[28..32].copy_from_slice(b"test");
@@ -74,6 +75,7 @@ impl Builder {
                 sigblocked: 0,
                 sigactions: vec![Sigaction::default(); NSIG],
                 rlimits: default_rlimits(),
+                attrs: Attrs::default(),
                 vmas: Vec::new(),
                 fds: Vec::new(),
                 cwd: b"/".to_vec(),
@@ -166,6 +168,40 @@ impl Builder {
         if let Some(slot) = self.img.state.rlimits.get_mut(r) {
             *slot = Rlimit { cur, max };
         }
+        self
+    }
+
+    /// All of `kckpt_attrs` at once.
+    pub fn attrs(mut self, a: Attrs) -> Self {
+        self.img.state.attrs = a;
+        self
+    }
+
+    /// The task name (at most 15 bytes are kept).
+    pub fn comm(mut self, name: &[u8]) -> Self {
+        self.img.state.attrs.comm = Attrs::comm_from(name);
+        self
+    }
+
+    pub fn personality(mut self, p: u32) -> Self {
+        self.img.state.attrs.personality = p;
+        self
+    }
+
+    pub fn no_new_privs(mut self, on: bool) -> Self {
+        self.img.state.attrs.no_new_privs = on;
+        self
+    }
+
+    pub fn dumpable(mut self, d: u32) -> Self {
+        self.img.state.attrs.dumpable = d;
+        self
+    }
+
+    /// The alternate signal stack (`SS_DISABLE` with 0, 0 for none).
+    pub fn sigaltstack(mut self, sp: u32, size: u32, flags: u32) -> Self {
+        let a = &mut self.img.state.attrs;
+        (a.ss_sp, a.ss_size, a.ss_flags) = (sp, size, flags);
         self
     }
 

@@ -62,6 +62,7 @@ impl fmt::Display for Summary<'_> {
         self.mm(f)?;
         self.signals(f)?;
         self.rlimits(f)?;
+        self.attrs(f)?;
         self.fds(f)
     }
 }
@@ -160,6 +161,21 @@ impl Summary<'_> {
             writeln!(f, "  {name:<18} cur {:<10} max {}", rlim(l.cur), rlim(l.max))?;
         }
         Ok(())
+    }
+
+    fn attrs(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let a = &self.img.state.attrs;
+        writeln!(f, "Attributes:")?;
+        writeln!(f, "  comm         {:?}", a.name())?;
+        writeln!(f, "  personality  {:#010x}", a.personality)?;
+        writeln!(f, "  no_new_privs {}", if a.no_new_privs { "yes" } else { "no" })?;
+        writeln!(f, "  dumpable     {}", a.dumpable)?;
+        if a.ss_flags == SS_DISABLE {
+            writeln!(f, "  sigaltstack  disabled")
+        } else {
+            let auto = if a.ss_flags & SS_AUTODISARM != 0 { " autodisarm" } else { "" };
+            writeln!(f, "  sigaltstack  {:#010x} size {:#x}{auto}", a.ss_sp, a.ss_size)
+        }
     }
 
     fn fds(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

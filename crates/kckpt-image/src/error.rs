@@ -140,6 +140,29 @@ pub enum Error {
     RlimitOrder { r: usize, cur: u64, max: u64 },
     /// `kckpt_rlimit[r]`: a finite value (not `RLIM_INFINITY`) of 2^32 or more.
     RlimitValue { r: usize, field: &'static str, value: u64 },
+    /// `kckpt_attrs.comm[15]` is not 0 (the name is not NUL-terminated).
+    CommNotTerminated,
+    /// `kckpt_attrs.comm[at]`, after the first NUL, is not 0.
+    CommAfterNul { at: usize, byte: u8 },
+    /// `kckpt_attrs.personality & 0xff` is not `PER_LINUX` (0).
+    PersonalityNotLinux { personality: u32 },
+    /// `kckpt_attrs.personality` has flag `bits` outside the allowed set
+    /// (e.g. `MMAP_PAGE_ZERO`).
+    PersonalityFlags { personality: u32, bits: u32 },
+    /// `kckpt_attrs.flags` has a bit other than `KCKPT_ATTR_NO_NEW_PRIVS`.
+    AttrFlags { flags: u32 },
+    /// `kckpt_attrs.dumpable` is not 0, 1 or 2.
+    Dumpable { value: u32 },
+    /// `kckpt_attrs.ss_flags` is not 0, `SS_DISABLE` or `SS_AUTODISARM`.
+    SigaltstackFlags { ss_flags: u32 },
+    /// `SS_DISABLE` with a non-zero `ss_sp` or `ss_size`.
+    SigaltstackDisabled { ss_sp: u32, ss_size: u32 },
+    /// An enabled alternate signal stack smaller than `MINSIGSTKSZ`.
+    SigaltstackSize { ss_size: u32 },
+    /// `ss_sp + ss_size` overflows or exceeds `TASK_SIZE`.
+    SigaltstackRange { ss_sp: u32, ss_size: u32 },
+    /// `kckpt_attrs.reserved[k]` is not 0.
+    AttrsReserved { k: usize, value: u32 },
     /// A path is not NUL-terminated at `len - 1`, or has an earlier NUL.
     PathNul { what: String },
     /// Padding after a path is not zero.
@@ -323,6 +346,41 @@ impl fmt::Display for Error {
                 "kckpt note: {} {field} {value:#x} is neither RLIM_INFINITY nor below 2^32",
                 crate::RLIMIT_NAMES.get(*r).unwrap_or(&"rlimit")
             ),
+            CommNotTerminated => write!(f, "kckpt note: comm[15] is not 0 (task name not NUL-terminated)"),
+            CommAfterNul { at, byte } => {
+                write!(f, "kckpt note: comm[{at}] is {byte:#x} after the name's NUL, must be 0")
+            }
+            PersonalityNotLinux { personality } => {
+                write!(f, "kckpt note: personality {personality:#x} is not PER_LINUX (low byte must be 0)")
+            }
+            PersonalityFlags { personality, bits } => write!(
+                f,
+                "kckpt note: personality {personality:#x} has flags {bits:#x} restart must not grant"
+            ),
+            AttrFlags { flags } => {
+                write!(f, "kckpt note: attrs flags {flags:#x} has bits other than NO_NEW_PRIVS")
+            }
+            Dumpable { value } => write!(f, "kckpt note: dumpable {value:#x} not 0, 1 or 2"),
+            SigaltstackFlags { ss_flags } => write!(
+                f,
+                "kckpt note: sigaltstack ss_flags {ss_flags:#x} not 0, SS_DISABLE or SS_AUTODISARM"
+            ),
+            SigaltstackDisabled { ss_sp, ss_size } => write!(
+                f,
+                "kckpt note: sigaltstack SS_DISABLE with ss_sp {ss_sp:#x} ss_size {ss_size:#x}, both must be 0"
+            ),
+            SigaltstackSize { ss_size } => write!(
+                f,
+                "kckpt note: sigaltstack ss_size {ss_size} below MINSIGSTKSZ ({})",
+                crate::consts::MINSIGSTKSZ
+            ),
+            SigaltstackRange { ss_sp, ss_size } => write!(
+                f,
+                "kckpt note: sigaltstack ss_sp {ss_sp:#x} + ss_size {ss_size:#x} overflows or exceeds TASK_SIZE"
+            ),
+            AttrsReserved { k, value } => {
+                write!(f, "kckpt note: attrs reserved[{k}] is {value:#x}, must be 0")
+            }
             PathNul { what } => write!(f, "kckpt note: {what}: NUL not exactly at len - 1"),
             PaddingNotZero { what } => write!(f, "kckpt note: {what}: padding is not zero"),
             KckptTrailing { extra } => write!(f, "kckpt note: {extra} bytes after cwd"),

@@ -5,6 +5,7 @@
 //! fuzzer's oracle), [`Image::write_to`] produces the exact sparse layout, and
 //! [`Builder`] makes small valid images for tests.
 
+mod attrs;
 mod builder;
 mod bytes;
 pub mod display;
@@ -16,6 +17,7 @@ mod parse;
 mod rlimits;
 mod write;
 
+pub use attrs::{personality_ok, sigaltstack_ok};
 pub use builder::{default_rlimits, Builder};
 pub use error::Error;
 pub use model::*;
@@ -74,12 +76,47 @@ pub mod consts {
     /// `AT_VECTOR_SIZE` on i386 (6.12): 2 * (3 + 22 + 1) words of `saved_auxv`.
     pub const AUXV_MAX_BYTES: usize = 2 * (3 + 22 + 1) * 4;
     /// Fixed part of `struct kckpt_state`, before `kckpt_vma[]`.
-    pub const KCKPT_FIXED_SIZE: usize = 1880;
+    pub const KCKPT_FIXED_SIZE: usize = 1928;
     /// `kckpt_rlimit[NRLIMITS]`, 16 bytes each (u64 cur, u64 max).
     pub const RLIMIT_OFF: usize = 1624;
     pub const RLIMIT_SIZE: usize = 16;
     pub const NRLIMITS: usize = 16;
     pub const RLIMIT_NOFILE: usize = 7;
+    /// `struct kckpt_attrs`, right after `kckpt_rlimit[16]`.
+    pub const ATTRS_OFF: usize = 1880;
+    pub const ATTRS_SIZE: usize = 48;
+    /// `kckpt_attrs.comm`: `TASK_COMM_LEN`, NUL-terminated.
+    pub const COMM_LEN: usize = 16;
+    /// `kckpt_attrs.personality & PER_MASK` must be `PER_LINUX` (0).
+    pub const PER_MASK: u32 = 0xff;
+    pub const UNAME26: u32 = 0x002_0000;
+    pub const ADDR_NO_RANDOMIZE: u32 = 0x004_0000;
+    pub const ADDR_COMPAT_LAYOUT: u32 = 0x020_0000;
+    pub const READ_IMPLIES_EXEC: u32 = 0x040_0000;
+    pub const SHORT_INODE: u32 = 0x100_0000;
+    pub const WHOLE_SECONDS: u32 = 0x200_0000;
+    pub const STICKY_TIMEOUTS: u32 = 0x400_0000;
+    pub const ADDR_LIMIT_3GB: u32 = 0x800_0000;
+    /// The personality flags an image may carry (never `MMAP_PAGE_ZERO`,
+    /// `ADDR_LIMIT_32BIT`, `FDPIC_FUNCPTRS`: restart must not grant them).
+    pub const PERSONALITY_FLAGS_OK: u32 = UNAME26
+        | ADDR_NO_RANDOMIZE
+        | ADDR_COMPAT_LAYOUT
+        | READ_IMPLIES_EXEC
+        | SHORT_INODE
+        | WHOLE_SECONDS
+        | STICKY_TIMEOUTS
+        | ADDR_LIMIT_3GB;
+    /// `kckpt_attrs.flags`: the task had `no_new_privs`.
+    pub const KCKPT_ATTR_NO_NEW_PRIVS: u32 = 1;
+    /// `prctl(PR_GET_DUMPABLE)` values: `SUID_DUMP_DISABLE`, `_USER`, `_ROOT`.
+    pub const DUMPABLE_MAX: u32 = 2;
+    /// `stack_t.ss_flags` bits.
+    pub const SS_ONSTACK: u32 = 1;
+    pub const SS_DISABLE: u32 = 2;
+    pub const SS_AUTODISARM: u32 = 1 << 31;
+    /// Smallest alternate signal stack `sigaltstack(2)` accepts (i386).
+    pub const MINSIGSTKSZ: u32 = 2048;
     pub const KCKPT_SIGACTION_OFF: usize = 88;
     pub const SIGACTION_SIZE: usize = 24;
     pub const NSIG: usize = 64;

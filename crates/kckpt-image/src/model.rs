@@ -257,6 +257,74 @@ pub const RLIMIT_NAMES: [&str; 16] = [
     "RLIMIT_SIGPENDING", "RLIMIT_MSGQUEUE", "RLIMIT_NICE", "RLIMIT_RTPRIO", "RLIMIT_RTTIME",
 ];
 
+/// `kckpt_attrs`: per-task attributes restart sets after the point of no return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Attrs {
+    /// The task name, NUL-terminated and zero padded; JSON shows it up to the NUL.
+    #[serde(serialize_with = "comm_str")]
+    pub comm: [u8; 16],
+    /// `personality(2)`: `PER_LINUX` plus flags in `consts::PERSONALITY_FLAGS_OK`.
+    pub personality: u32,
+    /// `kckpt_attrs.flags` bit `KCKPT_ATTR_NO_NEW_PRIVS` (the only bit it may have).
+    pub no_new_privs: bool,
+    /// `prctl(PR_GET_DUMPABLE)`: 0, 1 or 2.
+    pub dumpable: u32,
+    /// `sigaltstack`: base, size and flags (0, `SS_DISABLE` or `SS_AUTODISARM`).
+    pub ss_sp: u32,
+    pub ss_size: u32,
+    pub ss_flags: u32,
+}
+
+fn comm_str<S: Serializer>(c: &[u8; 16], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&Attrs::name_of(c))
+}
+
+impl Attrs {
+    /// `comm` from a name: at most 15 bytes, zero padded.
+    pub fn comm_from(name: &[u8]) -> [u8; 16] {
+        let mut c = [0u8; 16];
+        let n = name.len().min(15);
+        c[..n].copy_from_slice(&name[..n]);
+        c
+    }
+
+    /// The bytes of `c` before its first NUL, lossily as text.
+    pub fn name_of(c: &[u8; 16]) -> String {
+        let end = c.iter().position(|&b| b == 0).unwrap_or(c.len());
+        String::from_utf8_lossy(&c[..end]).into_owned()
+    }
+
+    /// The task name, lossily as text.
+    pub fn name(&self) -> String {
+        Self::name_of(&self.comm)
+    }
+
+    /// `kckpt_attrs.flags` as written.
+    pub fn flags(&self) -> u32 {
+        if self.no_new_privs {
+            crate::consts::KCKPT_ATTR_NO_NEW_PRIVS
+        } else {
+            0
+        }
+    }
+}
+
+impl Default for Attrs {
+    /// What [`crate::Builder`] starts with: comm "kckpt", `PER_LINUX`,
+    /// no `no_new_privs`, dumpable 1, no alternate signal stack.
+    fn default() -> Self {
+        Attrs {
+            comm: Attrs::comm_from(b"kckpt"),
+            personality: 0,
+            no_new_privs: false,
+            dumpable: 1,
+            ss_sp: 0,
+            ss_size: 0,
+            ss_flags: crate::consts::SS_DISABLE,
+        }
+    }
+}
+
 /// `kckpt_fd`: a descriptor of kind PATH, PIPE or UNLINKED (`consts::FD_*`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Fd {
@@ -289,6 +357,8 @@ pub struct KckptState {
     pub sigactions: Vec<Sigaction>,
     /// Index r is resource r (`RLIMIT_CPU` = 0 .. `RLIMIT_RTTIME` = 15).
     pub rlimits: [Rlimit; 16],
+    /// Task name, personality, no_new_privs, dumpable, sigaltstack.
+    pub attrs: Attrs,
     pub vmas: Vec<Vma>,
     pub fds: Vec<Fd>,
     /// Without the trailing NUL.

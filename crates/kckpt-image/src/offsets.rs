@@ -34,6 +34,9 @@ const KCKPT_HDR: [&str; 4] = ["magic", "version", "size", "flags"];
 /// `kckpt_fd`'s fixed fields in file order, with their widths.
 const FD_FIELDS: [(&str, usize); 8] =
     [("fd", 4), ("flags", 4), ("pos", 8), ("mode", 4), ("kind", 4), ("id", 4), ("data_len", 4), ("path_len", 4)];
+/// `kckpt_attrs`' words after `comm`, in file order.
+const ATTRS_FIELDS: [&str; 8] =
+    ["personality", "flags", "dumpable", "ss_sp", "ss_size", "ss_flags", "reserved[0]", "reserved[1]"];
 const KCKPT_MID: [&str; 5] = ["vdso_base", "umask", "nr_vmas", "nr_fds", "cwd_len"];
 
 fn push(v: &mut Vec<Field>, name: impl Into<String>, off: usize, w: usize) {
@@ -126,6 +129,11 @@ impl Image {
             let o = d + RLIMIT_OFF + RLIMIT_SIZE * r;
             push(v, format!("kckpt.rlimit[{r}].cur"), o, 8);
             push(v, format!("kckpt.rlimit[{r}].max"), o + 8, 8);
+        }
+        let a = d + ATTRS_OFF;
+        push(v, "kckpt.attrs.comm", a, COMM_LEN);
+        for (k, n) in ATTRS_FIELDS.iter().enumerate() {
+            push(v, format!("kckpt.attrs.{n}"), a + COMM_LEN + 4 * k, 4);
         }
         let mut p = d + KCKPT_FIXED_SIZE;
         for i in 0..self.state.vmas.len() {

@@ -512,13 +512,14 @@ fn parse_kckpt(d: &[u8], loads: usize, lim: &Limits) -> Result<KckptState> {
     let sigblocked = r.u64().ok_or(t("sigblocked"))?;
     let sigactions = read_sigactions(&mut r, lim)?;
     let rlimits = crate::rlimits::read_rlimits(&mut r)?;
+    let attrs = crate::attrs::read_attrs(&mut r, lim.task_size)?;
     let vmas = read_vmas(&mut r, nr_vmas)?;
     let fds = crate::fds::read_fds(&mut r, nr_fds, rlimits[RLIMIT_NOFILE].cur)?;
     let cwd = read_path(&mut r, cwd_len, "cwd".into())?;
     if r.remaining() != 0 {
         return Err(Error::KckptTrailing { extra: r.remaining() });
     }
-    Ok(KckptState { mm, vdso_base, umask, sigblocked, sigactions, rlimits, vmas, fds, cwd })
+    Ok(KckptState { mm, vdso_base, umask, sigblocked, sigactions, rlimits, attrs, vmas, fds, cwd })
 }
 
 fn check_kckpt_header(magic: u32, version: u32, size: u32, flags: u32, descsz: usize) -> Result<()> {

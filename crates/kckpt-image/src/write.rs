@@ -252,6 +252,11 @@ impl KckptState {
             body.u64(l.cur);
             body.u64(l.max);
         }
+        let a = &self.attrs;
+        body.extend_from_slice(&a.comm);
+        for v in [a.personality, a.flags(), a.dumpable, a.ss_sp, a.ss_size, a.ss_flags, 0, 0] {
+            body.u32(v);
+        }
         for v in &self.vmas {
             for x in [v.start, v.end, v.flags, v.pgoff] {
                 body.u32(x);

@@ -48,7 +48,9 @@ fn sample_round_trips_with_data_and_rlimits() {
     assert_eq!(off(&img, "kckpt.fd[0].path") - off(&img, "kckpt.fd[0].fd"), 36);
     assert_eq!(off(&img, "kckpt.fd[3].fd") - off(&img, "kckpt.fd[2].path"), 4 + 8);
     assert_eq!(off(&img, "kckpt.rlimit[0].cur") - off(&img, "kckpt.magic"), 1624);
-    assert_eq!(off(&img, "kckpt.vma[0].start") - off(&img, "kckpt.magic"), 1880);
+    assert_eq!(off(&img, "kckpt.attrs.comm") - off(&img, "kckpt.magic"), 1880);
+    assert_eq!(off(&img, "kckpt.attrs.reserved[1]") - off(&img, "kckpt.magic"), 1924);
+    assert_eq!(off(&img, "kckpt.vma[0].start") - off(&img, "kckpt.magic"), 1928);
 }
 
 // VMAs.

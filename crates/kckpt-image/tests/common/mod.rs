@@ -6,7 +6,8 @@ use kckpt_image::*;
 
 pub const VDSO: u32 = 0xb7ff_f000;
 
-/// Code (3 pages, middle one a hole), heap (2 pages, trailing hole), stack (all zero).
+/// Code (3 pages, middle one a hole), heap (2 pages, trailing hole), stack (all zero);
+/// attrs all non-default (no_new_privs, dumpable 2, an alt stack in the heap).
 pub fn builder() -> Builder {
     let mut code = vec![0x90u8; 4096];
     code.extend(vec![0u8; 4096]);
@@ -44,6 +45,11 @@ pub fn builder() -> Builder {
         .unlinked(9, 0o2001, 0, 2, "/tmp/gone", b"")
         .rlimit(RLIMIT_NOFILE, 256, 1024)
         .rlimit(0, 10, 20)
+        .comm(b"sample")
+        .personality(ADDR_NO_RANDOMIZE | UNAME26)
+        .no_new_privs(true)
+        .dumpable(2)
+        .sigaltstack(0x0804_d000, 0x1000, SS_AUTODISARM)
         .cwd("/root")
         .tls(0, UserDesc { entry_number: 6, base_addr: 0xb7e0_0000, limit: 0xfffff, flags: 0x51 })
 }
