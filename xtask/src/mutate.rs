@@ -5,7 +5,8 @@
 //! selectors and FPU bytes, bad notes, notes claiming other ids (root's
 //! uid/gid in `NT_PRPSINFO`, other pids in `NT_PRSTATUS`: the kckpt note
 //! has no credential fields), the version 2 fields (mutate/v2.rs: rlimits,
-//! SHARED VMAs, fd kinds, ids, inline data, pipe capacity and ends), and
+//! SHARED VMAs, process attributes, fd kinds, ids, inline data, pipe
+//! capacity and ends), and
 //! setuid/setgid-root image files (a
 //! file mode the guest gives the image, also on unmutated seeds: a valid
 //! image the loader must still refuse). A mutant is kept as byte patches

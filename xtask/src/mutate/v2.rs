@@ -1,11 +1,12 @@
 //! Mutators for the fields format version 2 added: rlimits, the SHARED
-//! VMA flag, and the descriptor records' kind, id, data_len, path_len,
-//! pipe capacity and access mode. Each returns whether the loader must
+//! VMA flag, the process attributes (comm, personality, no_new_privs,
+//! dumpable, sigaltstack), and the descriptor records' kind, id,
+//! data_len, path_len, pipe capacity and access mode. Each returns whether the loader must
 //! refuse the mutant (true) or may accept it (false), which the tests
 //! check against `Image::parse`.
 
 use kckpt_image::consts::*;
-use kckpt_image::{Fd, MAX_FD_DATA};
+use kckpt_image::{Fd, MAX_FD_DATA, TASK_SIZE};
 
 use super::{Rng, Work};
 
@@ -28,9 +29,10 @@ impl Work<'_> {
 
 /// One of the v2 mutators.
 pub(super) fn mutate(w: &mut Work, r: &mut Rng) -> bool {
-    match r.below(10) {
+    match r.below(12) {
         0..=3 => m_rlimit(w, r),
         4 | 5 => m_vma_shared(w, r),
+        6 | 7 => m_attrs(w, r),
         _ if w.fds().is_empty() => m_rlimit(w, r),
         _ => m_fd(w, r),
     }
@@ -105,6 +107,124 @@ pub(super) fn m_vma_shared(w: &mut Work, r: &mut Rng) -> bool {
     w.set(&format!("kckpt.vma[{i}].flags"), v);
     w.say(format!("vma {i} flags {v:#x} (SHARED)"));
     v != VMA_SHARED
+}
+
+/// The personality bits above the `PER_` byte that an image may not carry.
+fn bad_personality_bits() -> Vec<u32> {
+    (8..32).map(|k| 1u32 << k).filter(|b| b & PERSONALITY_FLAGS_OK == 0).collect()
+}
+
+/// `kckpt_attrs`: comm without its NUL or with bytes after it, personality
+/// bits and `PER_` bytes, flags, dumpable, every sigaltstack rule, the
+/// reserved words; and valid values (allowed personality flags, dumpable
+/// 0..=2, an enabled alternate stack) the loader must install.
+pub(super) fn m_attrs(w: &mut Work, r: &mut Rng) -> bool {
+    let Some((comm, _)) = w.s.off("kckpt.attrs.comm") else { return m_rlimit(w, r) };
+    let name = w.s.img.state.attrs.comm;
+    let nul = name.iter().position(|&c| c == 0).unwrap_or(COMM_LEN - 1);
+    let (sp, size, flags) = ("kckpt.attrs.ss_sp", "kckpt.attrs.ss_size", "kckpt.attrs.ss_flags");
+    match r.below(12) {
+        0 => {
+            let b = r.pick(&[b'A', 0x80, 0xff, 1]);
+            if r.chance(50) {
+                w.put(comm, &[b; COMM_LEN]);
+            } else {
+                w.put(comm + COMM_LEN - 1, &[b]);
+            }
+            w.say(format!("attrs comm[15] = {b:#x} (no NUL)"));
+            true
+        }
+        1 if nul + 1 < COMM_LEN => {
+            let k = nul + 1 + r.below(COMM_LEN - nul - 1);
+            let b = r.pick(&[b'A', 0xff, 1]);
+            w.put(comm + k, &[b]);
+            w.say(format!("attrs comm[{k}] = {b:#x} after the NUL at {nul}"));
+            true
+        }
+        1 | 2 => {
+            let p = if r.chance(60) {
+                r.pick(&bad_personality_bits()) | r.pick(&[0, ADDR_NO_RANDOMIZE])
+            } else {
+                r.pick(&[1u32, 8, 0xff, 0x10 | READ_IMPLIES_EXEC])
+            };
+            w.set("kckpt.attrs.personality", p);
+            w.say(format!("attrs personality {p:#x} (refused)"));
+            true
+        }
+        3 => {
+            let p = r.pick(&[ADDR_NO_RANDOMIZE, READ_IMPLIES_EXEC, ADDR_LIMIT_3GB, UNAME26 | WHOLE_SECONDS, PERSONALITY_FLAGS_OK]);
+            w.set("kckpt.attrs.personality", p);
+            w.say(format!("attrs personality {p:#x} (allowed)"));
+            false
+        }
+        4 => {
+            let f = r.pick(&[KCKPT_ATTR_NO_NEW_PRIVS, 2, 3, 0x8000_0000, u32::MAX]);
+            w.set("kckpt.attrs.flags", f);
+            w.say(format!("attrs flags {f:#x}"));
+            f != KCKPT_ATTR_NO_NEW_PRIVS
+        }
+        5 => {
+            let d = r.pick(&[0, 1, 2, 3, 3, u32::MAX, u32::MAX]);
+            w.set("kckpt.attrs.dumpable", d);
+            w.say(format!("attrs dumpable {d:#x}"));
+            d > 2
+        }
+        6 => {
+            let f = r.pick(&[SS_ONSTACK, 3, 4, SS_AUTODISARM | SS_ONSTACK, SS_AUTODISARM | SS_DISABLE, u32::MAX, 0x4000_0000]);
+            w.set(sp, 0x1000_0000);
+            w.set(size, 0x2000);
+            w.set(flags, f);
+            w.say(format!("attrs ss_flags {f:#x} (invalid)"));
+            true
+        }
+        7 => {
+            let (s, z) = r.pick(&[(0x1000_0000u32, 0u32), (0, 0x2000), (0x1000_0000, 0x2000), (0, 1)]);
+            w.set(sp, s);
+            w.set(size, z);
+            w.set(flags, SS_DISABLE);
+            w.say(format!("attrs SS_DISABLE with ss_sp {s:#x} ss_size {z:#x}"));
+            true
+        }
+        8 => {
+            let z = r.pick(&[0u32, 1, 1024, MINSIGSTKSZ - 1]);
+            w.set(sp, 0x1000_0000);
+            w.set(size, z);
+            w.set(flags, r.pick(&[0, SS_AUTODISARM]));
+            w.say(format!("attrs ss_size {z} below MINSIGSTKSZ"));
+            true
+        }
+        9 => {
+            let (s, z) = r.pick(&[
+                (0xffff_f000u32, 0x2000u32),
+                (0x1000, u32::MAX),
+                (TASK_SIZE - MINSIGSTKSZ + 1, MINSIGSTKSZ),
+                (TASK_SIZE, 0x1000),
+                (0xbfff_0000, 0x0002_0000),
+            ]);
+            w.set(sp, s);
+            w.set(size, z);
+            w.set(flags, r.pick(&[0, SS_AUTODISARM]));
+            w.say(format!("attrs ss_sp {s:#x} + ss_size {z:#x} beyond TASK_SIZE"));
+            true
+        }
+        10 => {
+            let k = r.below(2);
+            let v = r.pick(&[1u32, 0x8000_0000, u32::MAX]);
+            w.set(&format!("kckpt.attrs.reserved[{k}]"), v);
+            w.say(format!("attrs reserved[{k}] = {v:#x}"));
+            true
+        }
+        _ => {
+            // a valid alternate stack, anywhere below TASK_SIZE
+            let (s, z) = r.pick(&[(0x1000_0000u32, MINSIGSTKSZ), (TASK_SIZE - 0x4000, 0x4000), (0x1000, 0x10_0000)]);
+            let f = r.pick(&[0, SS_AUTODISARM]);
+            w.set(sp, s);
+            w.set(size, z);
+            w.set(flags, f);
+            w.say(format!("attrs sigaltstack {s:#x} size {z:#x} flags {f:#x} (valid)"));
+            false
+        }
+    }
 }
 
 /// Record `i`'s id was used by an earlier record of the same kind.
@@ -272,6 +392,34 @@ mod tests {
     }
 
     #[test]
+    fn attrs_mutants() {
+        let said = check(m_attrs, 1200);
+        for what in [
+            "(no NUL)",
+            "after the NUL at 5",
+            "personality 0x100000",
+            "personality 0x1 (refused)",
+            "(allowed)",
+            "flags 0x2",
+            "dumpable 0x3",
+            "dumpable 0xffffffff",
+            "ss_flags 0x1 (invalid)",
+            "SS_DISABLE with ss_sp 0x10000000",
+            "below MINSIGSTKSZ",
+            "ss_sp 0xfffff000 + ss_size 0x2000",
+            "ss_sp 0xbffff801",
+            "reserved[1]",
+            "(valid)",
+        ] {
+            saw(&said, what);
+        }
+        // every personality bit outside the allowed set is tried
+        for b in bad_personality_bits() {
+            assert!(said.iter().any(|s| s.contains(&format!("personality {b:#x} ")) || s.contains(&format!("personality {:#x} ", b | ADDR_NO_RANDOMIZE))), "bit {b:#x}");
+        }
+    }
+
+    #[test]
     fn fd_mutants() {
         let said = check(m_fd, 2000);
         for what in ["kind 0", "kind 4", "id 0", "id 1 (was 2)", "data_len 0xffffffff", "not the first record", "path_len", "capacity 0x0", "capacity 0xfff", "(read-write)", "without a write end", "without a read end", "mode 0o10"] {
@@ -283,7 +431,7 @@ mod tests {
     fn v2_mutants_reach_generate() {
         let s = [seed()];
         let a = super::super::generate(&s, 2000, 5);
-        let v2 = a.iter().filter(|m| m.what.iter().any(|w| w.contains("rlimit") || w.contains("SHARED") || w.starts_with("fd[") || w.starts_with("pipe"))).count();
+        let v2 = a.iter().filter(|m| m.what.iter().any(|w| w.contains("rlimit") || w.contains("SHARED") || w.starts_with("attrs ") || w.starts_with("fd[") || w.starts_with("pipe"))).count();
         assert!(v2 > 100, "{v2} of 2000 mutants touch v2 fields");
     }
 }
