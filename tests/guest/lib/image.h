@@ -27,7 +27,8 @@
 #define ST_NR_VMAS	68
 #define ST_NR_FDS	72
 #define ST_RLIM		1624
-#define ST_FIXED	1880
+#define ST_ATTRS	1880
+#define ST_FIXED	1928
 /* struct kckpt_fd: fixed part, then path and data, each padded to 4 */
 #define FD_REC		36
 /* user_regs_struct word indices in NT_PRSTATUS */
