@@ -5,7 +5,9 @@
 //!
 //! Compared exactly: registers, FPU and SSE state, TLS, auxv, NT_FILE,
 //! every kckpt field (mm fields, brk, vdso_base, umask, blocked mask, the 64
-//! sigactions, the 16 rlimits, VMAs, fds with their kinds, ids and data, cwd), the segments (address, size, flags) and
+//! sigactions, the 16 rlimits, the attributes (comm, personality,
+//! no_new_privs, dumpable, sigaltstack), VMAs, fds with their kinds, ids
+//! and data, cwd), the segments (address, size, flags) and
 //! their contents byte for byte.
 //!
 //! Allowed to differ, and why:
@@ -18,7 +20,7 @@
 //!   not used by restart): reported, not counted.
 
 use kckpt_image::consts::VMA_FILE;
-use kckpt_image::{Image, MM_NAMES, REG_NAMES, RLIMIT_NAMES};
+use kckpt_image::{Attrs, Image, MM_NAMES, REG_NAMES, RLIMIT_NAMES};
 
 use crate::error::{CrError, Result};
 
@@ -28,6 +30,30 @@ fn load(path: &str) -> Result<(Image, Vec<u8>)> {
     let bytes = std::fs::read(path).map_err(|e| CrError::Os(format!("read {path}"), e))?;
     let img = Image::parse(&bytes).map_err(|e| CrError::BadImage(format!("{path}: {e}")))?;
     Ok((img, bytes))
+}
+
+/// One line per `kckpt_attrs` field that differs between `a` and `b`.
+fn attrs_differences(a: &Attrs, b: &Attrs) -> Vec<String> {
+    let mut v = Vec::new();
+    if a.comm != b.comm {
+        v.push(format!("comm {:?} != {:?}", a.name(), b.name()));
+    }
+    let words = [
+        ("personality", a.personality, b.personality),
+        ("dumpable", a.dumpable, b.dumpable),
+        ("ss_sp", a.ss_sp, b.ss_sp),
+        ("ss_size", a.ss_size, b.ss_size),
+        ("ss_flags", a.ss_flags, b.ss_flags),
+    ];
+    for (name, x, y) in words {
+        if x != y {
+            v.push(format!("{name} {x:#x} != {y:#x}"));
+        }
+    }
+    if a.no_new_privs != b.no_new_privs {
+        v.push(format!("no_new_privs {} != {}", a.no_new_privs, b.no_new_privs));
+    }
+    v
 }
 
 /// Returns the number of differences (0 = same state).
@@ -106,6 +132,9 @@ pub fn run(a_path: &str, b_path: &str) -> Result<i32> {
             differ(format!("{} {x:?} != {y:?}", RLIMIT_NAMES[k]));
         }
     }
+    for d in attrs_differences(&sa.attrs, &sb.attrs) {
+        differ(d);
+    }
     if sa.cwd != sb.cwd {
         differ(format!("cwd {:?} != {:?}", String::from_utf8_lossy(&sa.cwd), String::from_utf8_lossy(&sb.cwd)));
     }
@@ -133,7 +162,7 @@ pub fn run(a_path: &str, b_path: &str) -> Result<i32> {
         println!("note: NT_PRPSINFO differs (informational)");
     }
     println!(
-        "compared {} registers, {} VMAs, {} segments ({} bytes), {} fds, 64 sigactions, 16 rlimits, cwd {:?}: {}",
+        "compared {} registers, {} VMAs, {} segments ({} bytes), {} fds, 64 sigactions, 16 rlimits, attrs, cwd {:?}: {}",
         17,
         sa.vmas.len(),
         a.segments.len(),
@@ -143,4 +172,29 @@ pub fn run(a_path: &str, b_path: &str) -> Result<i32> {
         if diffs == 0 { "same state".to_string() } else { format!("{diffs} differences") }
     );
     Ok(if diffs == 0 { 0 } else { 1 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_attrs_field_is_compared() {
+        let a = Attrs::default();
+        assert!(attrs_differences(&a, &a).is_empty());
+        let changes: [(fn(&mut Attrs), &str); 7] = [
+            (|b| b.comm = Attrs::comm_from(b"other"), "comm \"kckpt\" != \"other\""),
+            (|b| b.personality = 0x40000, "personality 0x0 != 0x40000"),
+            (|b| b.no_new_privs = true, "no_new_privs false != true"),
+            (|b| b.dumpable = 0, "dumpable 0x1 != 0x0"),
+            (|b| b.ss_sp = 0x1000, "ss_sp 0x0 != 0x1000"),
+            (|b| b.ss_size = 0x2000, "ss_size 0x0 != 0x2000"),
+            (|b| b.ss_flags = 0, "ss_flags 0x2 != 0x0"),
+        ];
+        for (change, want) in changes {
+            let mut b = a;
+            change(&mut b);
+            assert_eq!(attrs_differences(&a, &b), [want.to_string()]);
+        }
+    }
 }

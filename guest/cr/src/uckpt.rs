@@ -12,8 +12,8 @@ use std::io::Write;
 use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 
 use kckpt_image::consts::*;
-use kckpt_image::{FileEntry, Fxsave, Image, KckptState, MmFields, Prpsinfo, Prstatus, Regs as ImgRegs, Segment};
-use kckpt_image::{Rlimit, Sigaction, UserDesc, Vma, MAX_VMAS};
+use kckpt_image::{Attrs, FileEntry, Fxsave, Image, KckptState, MmFields, Prpsinfo, Prstatus, Regs as ImgRegs, Segment};
+use kckpt_image::{Rlimit, Sigaction, UserDesc, Vma, MAX_VMAS, TASK_SIZE};
 
 use crate::error::{CrError, Result};
 use crate::inject::{self, read_proc, resume_regs, syscall_in, wait_stop, Regs};
@@ -21,6 +21,9 @@ use crate::sys::{self, getregs, setregs};
 
 const NR_BRK: u32 = libc::SYS_brk as u32;
 const NR_RT_SIGACTION: u32 = libc::SYS_rt_sigaction as u32;
+const NR_PRCTL: u32 = libc::SYS_prctl as u32;
+const NR_SIGALTSTACK: u32 = libc::SYS_sigaltstack as u32;
+const PR_GET_DUMPABLE: u32 = libc::PR_GET_DUMPABLE as u32;
 const PAGE: usize = 4096;
 /// The first GDT TLS slot on i386 (asm/segment.h).
 const GDT_ENTRY_TLS_MIN: u32 = 6;
@@ -129,28 +132,61 @@ pub fn checkpoint(pid: i32, file: &str) -> Result<()> {
     r
 }
 
-/// State only injected system calls can give: brk and the sigactions.
-fn injected_state(pid: i32, mem: &File, resume: &Regs) -> Result<(u32, Vec<Sigaction>)> {
+/// State only injected system calls can give.
+struct Injected {
+    brk: u32,
+    sigactions: Vec<Sigaction>,
+    dumpable: u32,
+    /// sigaltstack as stored: (ss_sp, ss_size, ss_flags), see `stored_altstack`.
+    altstack: (u32, u32, u32),
+}
+
+/// An i386 `stack_t` as sigaltstack(2) writes it: u32 ss_sp, i32 ss_flags,
+/// u32 ss_size (in that order), as stored in the image: without
+/// `SS_ONSTACK` (the restarted task is not on its alternate stack), and
+/// (0, 0, SS_DISABLE) for a disabled one. Returns (ss_sp, ss_size, ss_flags).
+pub(crate) fn stored_altstack(b: &[u8; 12]) -> (u32, u32, u32) {
+    let (sp, flags, size) = (u32le(b, 0), u32le(b, 4), u32le(b, 8));
+    if flags & SS_DISABLE != 0 {
+        (0, 0, SS_DISABLE)
+    } else {
+        (sp, size, flags & !SS_ONSTACK)
+    }
+}
+
+/// Fail a syscall injected into `pid` that returned `r` < 0.
+fn injected_ok(r: i32, what: &str, pid: i32) -> Result<i32> {
+    if r < 0 {
+        return Err(CrError::Os(format!("{what} in {pid}"), std::io::Error::from_raw_os_error(-r)));
+    }
+    Ok(r)
+}
+
+fn injected_state(pid: i32, mem: &File, resume: &Regs) -> Result<Injected> {
     let int80 = inject::find_int80(pid, mem)?;
     let orig_esp = resume.esp as u32;
     let scratch = orig_esp.wrapping_sub(512 + 32) & !15;
     let mut saved = [0u8; 32];
     mem.read_exact_at(&mut saved, scratch as u64).map_err(os("reading the stack"))?;
     let mut pending = 0;
-    let mut run = || -> Result<(u32, Vec<Sigaction>)> {
+    let mut run = || -> Result<Injected> {
         let brk = syscall_in(pid, int80, resume, NR_BRK, &[0], &mut pending)? as u32;
         let mut acts = Vec::with_capacity(NSIG);
         for sig in 1..=NSIG as u32 {
             let r = syscall_in(pid, int80, resume, NR_RT_SIGACTION, &[sig, 0, scratch, 8], &mut pending)?;
-            if r < 0 {
-                return Err(CrError::Os(format!("rt_sigaction({sig}) in {pid}"), std::io::Error::from_raw_os_error(-r)));
-            }
+            injected_ok(r, &format!("rt_sigaction({sig})"), pid)?;
             let mut b = [0u8; 20];
             mem.read_exact_at(&mut b, scratch as u64).map_err(os("reading a sigaction"))?;
             let w = |k: usize| u32::from_le_bytes([b[k], b[k + 1], b[k + 2], b[k + 3]]);
             acts.push(Sigaction { handler: w(0), flags: w(4), restorer: w(8), mask: w(12) as u64 | (w(16) as u64) << 32 });
         }
-        Ok((brk, acts))
+        let r = syscall_in(pid, int80, resume, NR_PRCTL, &[PR_GET_DUMPABLE, 0, 0, 0, 0], &mut pending)?;
+        let dumpable = injected_ok(r, "prctl(PR_GET_DUMPABLE)", pid)? as u32;
+        let r = syscall_in(pid, int80, resume, NR_SIGALTSTACK, &[0, scratch], &mut pending)?;
+        injected_ok(r, "sigaltstack", pid)?;
+        let mut b = [0u8; 12];
+        mem.read_exact_at(&mut b, scratch as u64).map_err(os("reading a stack_t"))?;
+        Ok(Injected { brk, sigactions: acts, dumpable, altstack: stored_altstack(&b) })
     };
     let r = run();
     // Put back the stack and the registers, whatever happened.
@@ -161,6 +197,38 @@ fn injected_state(pid: i32, mem: &File, resume: &Regs) -> Result<(u32, Vec<Sigac
         sys::kill(pid, pending);
     }
     r
+}
+
+/// /proc/PID/personality: the value in hex ("00000000\n").
+fn parse_personality(s: &str) -> Option<u32> {
+    u32::from_str_radix(s.trim(), 16).ok()
+}
+
+/// The task attributes: comm, personality and no_new_privs from /proc
+/// (`comm` and `status` as already read), dumpable and the alternate
+/// stack from `inj`. A personality or alternate stack no image can carry
+/// fails as the kernel fails: EBUSY, naming it.
+fn task_attrs(pid: i32, comm: &str, status: &str, inj: &Injected) -> Result<Attrs> {
+    let busy = |what: String| CrError::Os(what, std::io::Error::from_raw_os_error(libc::EBUSY));
+    let text = read_proc(pid, "personality")?;
+    let personality = parse_personality(&text)
+        .ok_or_else(|| CrError::Os(format!("/proc/{pid}/personality: {text:?}"), std::io::Error::other("parse")))?;
+    if !kckpt_image::personality_ok(personality) {
+        return Err(busy(format!("personality {personality:#x} of {pid} cannot be restarted")));
+    }
+    let (ss_sp, ss_size, ss_flags) = inj.altstack;
+    if !kckpt_image::sigaltstack_ok(ss_sp, ss_size, ss_flags, TASK_SIZE) {
+        return Err(busy(format!("sigaltstack {ss_sp:#x} size {ss_size:#x} flags {ss_flags:#x} of {pid} cannot be restarted")));
+    }
+    Ok(Attrs {
+        comm: Attrs::comm_from(comm.trim_end_matches('\n').as_bytes()),
+        personality,
+        no_new_privs: status_field(status, "NoNewPrivs")? == "1",
+        dumpable: inj.dumpable,
+        ss_sp,
+        ss_size,
+        ss_flags,
+    })
 }
 
 fn u32le(b: &[u8], k: usize) -> u32 {
@@ -193,7 +261,8 @@ fn dump(pid: i32, path: &str, created: &mut bool) -> Result<()> {
         .write(true)
         .open(format!("/proc/{pid}/mem"))
         .map_err(|e| inject::proc_error(pid, &format!("/proc/{pid}/mem"), e))?;
-    let (brk, sigactions) = injected_state(pid, &mem, &resume)?;
+    let inj = injected_state(pid, &mem, &resume)?;
+    let brk = inj.brk;
 
     let stat = Stat::parse(&read_proc(pid, "stat")?);
     let hex = |k: &str| -> Result<u64> {
@@ -305,10 +374,9 @@ fn dump(pid: i32, path: &str, created: &mut bool) -> Result<()> {
     for (k, v) in [pid as u32, ppid, pgrp, sid].iter().enumerate() {
         put(&mut psi, 12 + 4 * k, &v.to_le_bytes());
     }
-    let comm = read_proc(pid, "comm")?;
-    let comm = comm.trim_end_matches('\n').as_bytes();
-    let n = comm.len().min(15);
-    psi[28..28 + n].copy_from_slice(&comm[..n]);
+    let comm_text = read_proc(pid, "comm")?;
+    let attrs = task_attrs(pid, &comm_text, &status, &inj)?;
+    psi[28..28 + 16].copy_from_slice(&attrs.comm);
     let alen = (mm.arg_end.saturating_sub(mm.arg_start) as usize).min(79);
     let mut args = vec![0u8; alen];
     if mem.read_exact_at(&mut args, mm.arg_start as u64).is_ok() {
@@ -328,7 +396,7 @@ fn dump(pid: i32, path: &str, created: &mut bool) -> Result<()> {
         fpregs: fpregs.to_vec(),
         fxsave: Fxsave(fxsave.to_vec()),
         tls,
-        state: KckptState { mm, vdso_base, umask, sigblocked, sigactions, rlimits, vmas, fds, cwd },
+        state: KckptState { mm, vdso_base, umask, sigblocked, sigactions: inj.sigactions, rlimits, attrs, vmas, fds, cwd },
         segments,
         extra_notes: Vec::new(),
         notes: Vec::new(),
@@ -438,6 +506,48 @@ VmFlags: rd wr mr mw me gd ac
         let m = parse_smaps("b7000000-b7001000 rw-s 00000000 00:01 1041                  /dev/zero (deleted)\nVmFlags: rd wr sh mr mw me ms\n");
         assert_eq!((m[0].inode, m[0].path.as_str()), (1041, "/dev/zero (deleted)"));
         assert!(m[0].vmflags.iter().any(|f| f == "sh"));
+    }
+
+    fn stack_t(sp: u32, flags: u32, size: u32) -> [u8; 12] {
+        let mut b = [0u8; 12];
+        for (k, v) in [sp, flags, size].iter().enumerate() {
+            b[4 * k..4 * k + 4].copy_from_slice(&v.to_le_bytes());
+        }
+        b
+    }
+
+    #[test]
+    fn stack_t_is_sp_flags_size() {
+        assert_eq!(stored_altstack(&stack_t(0x0804_d000, 0, 0x2000)), (0x0804_d000, 0x2000, 0));
+        assert_eq!(stored_altstack(&stack_t(0xb000_0000, SS_AUTODISARM, 8192)), (0xb000_0000, 8192, SS_AUTODISARM));
+        // the bytes, not a struct of the host's layout
+        let b = [0x00, 0xd0, 0x04, 0x08, 0, 0, 0, 0, 0x00, 0x40, 0, 0];
+        assert_eq!(stored_altstack(&b), (0x0804_d000, 0x4000, 0));
+    }
+
+    #[test]
+    fn stack_t_on_the_alt_stack_is_stored_without_ss_onstack() {
+        assert_eq!(stored_altstack(&stack_t(0x1000_0000, SS_ONSTACK, 8192)), (0x1000_0000, 8192, 0));
+        let f = SS_ONSTACK | SS_AUTODISARM;
+        assert_eq!(stored_altstack(&stack_t(0x1000_0000, f, 8192)), (0x1000_0000, 8192, SS_AUTODISARM));
+    }
+
+    #[test]
+    fn stack_t_disabled_is_stored_as_zeroes() {
+        assert_eq!(stored_altstack(&stack_t(0, SS_DISABLE, 0)), (0, 0, SS_DISABLE));
+        // whatever sp/size the kernel leaves with SS_DISABLE
+        assert_eq!(stored_altstack(&stack_t(0x1234, SS_DISABLE, 99)), (0, 0, SS_DISABLE));
+        for (sp, size, flags) in [(0x1234, 99, SS_DISABLE), (0x1000_0000, 8192, SS_ONSTACK)] {
+            let (sp, size, flags) = stored_altstack(&stack_t(sp, flags, size));
+            assert!(kckpt_image::sigaltstack_ok(sp, size, flags, TASK_SIZE));
+        }
+    }
+
+    #[test]
+    fn personality_is_hex_text() {
+        assert_eq!(parse_personality("00000000\n"), Some(0));
+        assert_eq!(parse_personality("00440000\n"), Some(0x0044_0000));
+        assert_eq!(parse_personality("zz"), None);
     }
 
     #[test]

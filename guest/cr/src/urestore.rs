@@ -4,7 +4,8 @@
 //! becomes the restored process. What can be done from Rust without
 //! disturbing cr itself is done first: all signals blocked, sigactions,
 //! umask, descriptors of every kind (ufds.rs), hard limits the image
-//! raises, cwd. The rest runs in a restorer: straight-line
+//! raises, cwd, and the task attributes but the alternate signal stack
+//! (name, personality, no_new_privs, dumpable only lowered). The rest runs in a restorer: straight-line
 //! i386 code generated here into a fresh mapping placed outside every
 //! image segment and outside cr's own mappings, with its own stack and
 //! data. Its absolute addresses are known when it is generated, so it
@@ -13,7 +14,8 @@
 //! segment anonymous (the stack MAP_GROWSDOWN, shared memory MAP_SHARED)
 //! and reads the image's data ranges into it, holes left unallocated,
 //! installs the image's rlimits, sets the mm fields and auxv (PR_SET_MM, needs
-//! CAP_SYS_RESOURCE), TLS (set_thread_area), the blocked mask, FPU/SSE
+//! CAP_SYS_RESOURCE), TLS (set_thread_area), the blocked mask, the
+//! alternate signal stack (always: cr's own is gone with cr), FPU/SSE
 //! (fxrstor or frstor), then segment and general registers, eflags and esp,
 //! and jumps to eip. A failure before that point is reported by cr with its
 //! exit code; a failed mapping inside the restorer exits with status 127.
@@ -23,7 +25,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::io::AsRawFd;
 
 use kckpt_image::consts::*;
-use kckpt_image::{Image, Limits, Rlimit, RLIMIT_NAMES, USER_CS, USER_DS};
+use kckpt_image::{Attrs, Image, Limits, Rlimit, RLIMIT_NAMES, USER_CS, USER_DS};
 
 use crate::error::{CrError, Result};
 use crate::sys::{self, Started};
@@ -40,6 +42,7 @@ const NR_PREAD64: u32 = libc::SYS_pread64 as u32;
 const NR_MMAP2: u32 = libc::SYS_mmap2 as u32;
 const NR_SET_THREAD_AREA: u32 = libc::SYS_set_thread_area as u32;
 const NR_PRLIMIT64: u32 = libc::SYS_prlimit64 as u32;
+const NR_SIGALTSTACK: u32 = libc::SYS_sigaltstack as u32;
 const PR_SET_MM: u32 = libc::PR_SET_MM as u32;
 const PR_SET_MM_AUXV: u32 = libc::PR_SET_MM_AUXV as u32;
 const MREMAP_MAYMOVE: u32 = libc::MREMAP_MAYMOVE as u32;
@@ -210,6 +213,51 @@ fn raise_hard_limits(want: &[Rlimit]) -> Result<()> {
     Ok(())
 }
 
+/// An i386 `stack_t` for sigaltstack(2): u32 ss_sp, i32 ss_flags, u32 ss_size.
+fn stack_t(sp: u32, size: u32, flags: u32) -> [u8; 12] {
+    let mut b = [0u8; 12];
+    for (k, v) in [sp, flags, size].iter().enumerate() {
+        b[4 * k..4 * k + 4].copy_from_slice(&v.to_le_bytes());
+    }
+    b
+}
+
+/// The dumpable value to set, if any: the image's only lowers ours
+/// (`current`), so a restart is never more dumpable than exec made it;
+/// PR_SET_DUMPABLE takes 0 or 1 only, and a lower value is one of them.
+fn lowered_dumpable(image: u32, current: u32) -> Option<u32> {
+    (image < current).then_some(image)
+}
+
+/// The task attributes that do not disturb cr: the name, personality
+/// (READ_IMPLIES_EXEC also makes the restorer's mappings executable:
+/// harmless), no_new_privs (set, never cleared) and dumpable (lowered).
+/// The alternate signal stack is the restorer's (see `child`).
+fn set_attrs(a: &Attrs) -> Result<()> {
+    let prctl = |what: &str, op: i32, arg: libc::c_ulong| -> Result<i32> {
+        // SAFETY: integer arguments, or (PR_SET_NAME) a pointer to a
+        // NUL-terminated 16-byte name live for the call.
+        let r = unsafe { libc::prctl(op, arg, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) };
+        if r < 0 {
+            return Err(CrError::last_os(what.to_string()));
+        }
+        Ok(r)
+    };
+    prctl("prctl(PR_SET_NAME)", libc::PR_SET_NAME, a.comm.as_ptr() as libc::c_ulong)?;
+    // SAFETY: an integer argument.
+    if unsafe { libc::personality(a.personality as libc::c_ulong) } < 0 {
+        return Err(CrError::last_os(format!("personality({:#x})", a.personality)));
+    }
+    if a.no_new_privs {
+        prctl("prctl(PR_SET_NO_NEW_PRIVS)", libc::PR_SET_NO_NEW_PRIVS, 1)?;
+    }
+    let current = prctl("prctl(PR_GET_DUMPABLE)", libc::PR_GET_DUMPABLE, 0)? as u32;
+    if let Some(d) = lowered_dumpable(a.dumpable, current) {
+        prctl("prctl(PR_SET_DUMPABLE)", libc::PR_SET_DUMPABLE, d as libc::c_ulong)?;
+    }
+    Ok(())
+}
+
 /// Validate in the parent; fork; the child restores, the parent waits.
 pub fn run(file: &str, detach: bool) -> Result<i32> {
     let (img, f) = crate::restart::check_image(file)?;
@@ -258,6 +306,7 @@ fn child(img: &Image, f: &std::fs::File, pipe_w: i32) -> Result<std::convert::In
     sys::set_umask(st.umask);
     let cwd = std::ffi::OsStr::from_bytes(&st.cwd);
     std::env::set_current_dir(cwd).map_err(|e| CrError::Os(format!("chdir {cwd:?}"), e))?;
+    set_attrs(&st.attrs)?;
 
     // The system calls that map the segments, as a table the restorer
     // runs through: its code stays the same size whatever the number of
@@ -334,6 +383,8 @@ fn child(img: &Image, f: &std::fs::File, pipe_w: i32) -> Result<std::convert::In
     }
     let cursor = d.word(table_base);
     let mask = d.put(&st.sigblocked.to_le_bytes(), 4);
+    let at = &st.attrs;
+    let altstack = d.put(&stack_t(at.ss_sp, at.ss_size, at.ss_flags), 4);
     let rlim_at: Vec<u32> = st.rlimits.iter().map(|l| d.put(&[l.cur.to_le_bytes(), l.max.to_le_bytes()].concat(), 8)).collect();
     let mut auxv = Vec::new();
     for &(k, v) in &img.auxv {
@@ -414,6 +465,10 @@ fn child(img: &Image, f: &std::fs::File, pipe_w: i32) -> Result<std::convert::In
     }
     a.sys(NR_CLOSE, &[pipe_fd as u32], false);
     a.sys(NR_RT_SIGPROCMASK, &[SIG_SETMASK, mask, 0, 8], false);
+    // The image's alternate signal stack, or none (SS_DISABLE): cr's own
+    // (Rust's, for stack overflows) was unmapped with cr. The restorer's
+    // stack is not on it, so the kernel lets it change.
+    a.sys(NR_SIGALTSTACK, &[altstack, 0], true);
     // 6. FPU/SSE.
     if img.fxsave.0.iter().any(|&b| b != 0) {
         a.d(&[0x2e, 0x0f, 0xae, 0x0d]); // fxrstor cs:[fx]
@@ -523,6 +578,28 @@ mod tests {
         assert_eq!(d.word(7), 0x2004);
         assert_eq!(d.put(&[9; 3], 16), 0x2010);
         assert_eq!(&d.bytes[4..8], &7u32.to_le_bytes());
+    }
+
+    #[test]
+    fn stack_t_is_sp_flags_size() {
+        let b = stack_t(0x0804_d000, 0x4000, SS_AUTODISARM);
+        assert_eq!(b, [0x00, 0xd0, 0x04, 0x08, 0, 0, 0, 0x80, 0x00, 0x40, 0, 0]);
+        assert_eq!(stack_t(0, 0, SS_DISABLE), [0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0]);
+        // what the kernel writes back for it is what the checkpoint stores
+        assert_eq!(crate::uckpt::stored_altstack(&b), (0x0804_d000, 0x4000, SS_AUTODISARM));
+    }
+
+    #[test]
+    fn dumpable_is_only_lowered() {
+        assert_eq!(lowered_dumpable(0, 1), Some(0));
+        assert_eq!(lowered_dumpable(0, 2), Some(0));
+        assert_eq!(lowered_dumpable(1, 2), Some(1));
+        assert_eq!(lowered_dumpable(1, 1), None);
+        // image 2 (suid_dumpable root-only) never raises, and is never passed to PR_SET_DUMPABLE
+        assert_eq!(lowered_dumpable(2, 1), None);
+        assert_eq!(lowered_dumpable(2, 0), None);
+        assert_eq!(lowered_dumpable(2, 2), None);
+        assert_eq!(lowered_dumpable(1, 0), None);
     }
 
     #[test]
