@@ -211,12 +211,12 @@ int main(void)
 	{
 		/* the descriptor follows the 12-byte header and "KCKPT\0\0\0" */
 		size_t m = find("KCKPT", 6) + 8;
-		unsigned int v = 2;
+		unsigned int v = 3;	/* a version this kernel does not know */
 		CHECK(m != 8 && !memcmp(img + m, "KCKP", 4), "found kckpt magic");
 		write_variant("c3.kckpt", img_len, m, "XXXX", 4);
 		CHECK(run_image("./c3.kckpt") == ENOEXEC, "bad kckpt magic -> ENOEXEC");
 		write_variant("c4.kckpt", img_len, m + 4, &v, 4);
-		CHECK(run_image("./c4.kckpt") == ENOEXEC, "kckpt version 2 -> ENOEXEC");
+		CHECK(run_image("./c4.kckpt") == ENOEXEC, "kckpt version 3 -> ENOEXEC");
 		v = 0xc0000000;	/* vdso_base in kernel space */
 		write_variant("c5.kckpt", img_len, m + 60, &v, 4);
 		CHECK(run_image("./c5.kckpt") == ENOEXEC, "bad vdso_base -> ENOEXEC");

@@ -119,7 +119,6 @@ pub enum Error {
     /// `kckpt_fd[i]` of kind PIPE or UNLINKED has `id` 0.
     FdIdZero { i: usize, kind: u32 },
     /// `kckpt_fd[i]` uses an `id` that a record of another kind uses.
-    FdIdKinds { i: usize, id: u32, kind: u32, other: u32 },
     /// `kckpt_fd[i]` is not the first (lowest-fd) record of its id, yet has data.
     FdDataNotFirst { i: usize, id: u32, data_len: u32 },
     /// Inline fd data of the whole image above `MAX_FD_DATA`.
@@ -299,12 +298,6 @@ impl fmt::Display for Error {
                 f,
                 "kckpt note: kckpt_fd[{i}] ({}) id 0, must be >= 1",
                 crate::display::fd_kind_name(*kind)
-            ),
-            FdIdKinds { i, id, kind, other } => write!(
-                f,
-                "kckpt note: kckpt_fd[{i}] ({}) id {id} is already a {} id",
-                crate::display::fd_kind_name(*kind),
-                crate::display::fd_kind_name(*other)
             ),
             FdDataNotFirst { i, id, data_len } => write!(
                 f,

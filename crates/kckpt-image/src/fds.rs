@@ -93,10 +93,13 @@ fn check_head(i: usize, h: &Head) -> Result<()> {
     Ok(())
 }
 
-/// Per id of PIPE/UNLINKED records: its kind, and which pipe ends were seen.
+/// Per (kind, id) of PIPE/UNLINKED records: which pipe ends were seen.
+/// Each kind numbers its objects on its own (checkpoint() counts pipes
+/// and unlinked files separately from 1), so pipe 1 and unlinked file 1
+/// are two objects.
 #[derive(Default)]
 struct Ids {
-    seen: BTreeMap<u32, (u32, bool, bool)>,
+    seen: BTreeMap<(u32, u32), (bool, bool)>,
 }
 
 impl Ids {
@@ -106,19 +109,16 @@ impl Ids {
             return Ok(());
         }
         let read = h.flags & O_ACCMODE == O_RDONLY;
-        match self.seen.get_mut(&h.id) {
+        match self.seen.get_mut(&(h.kind, h.id)) {
             None => {
-                self.seen.insert(h.id, (h.kind, read, !read));
-            }
-            Some(&mut (other, ..)) if other != h.kind => {
-                return Err(Error::FdIdKinds { i, id: h.id, kind: h.kind, other });
+                self.seen.insert((h.kind, h.id), (read, !read));
             }
             Some(e) => {
                 if h.data_len != 0 {
                     return Err(Error::FdDataNotFirst { i, id: h.id, data_len: h.data_len });
                 }
-                e.1 |= read;
-                e.2 |= !read;
+                e.0 |= read;
+                e.1 |= !read;
             }
         }
         Ok(())
@@ -126,7 +126,7 @@ impl Ids {
 
     /// Every pipe has a read end and a write end.
     fn check_pipe_ends(&self) -> Result<()> {
-        for (&id, &(kind, read, write)) in &self.seen {
+        for (&(kind, id), &(read, write)) in &self.seen {
             if kind != FD_PIPE {
                 continue;
             }
