@@ -248,15 +248,17 @@ pub(super) fn m_fd(w: &mut Work, r: &mut Rng) -> bool {
             !(FD_PATH..=FD_UNLINKED).contains(&v)
         }
         1 => {
-            // id 0, or an id a record of another kind uses
-            let other = fds.iter().find(|o| o.kind != f.kind && o.kind != FD_PATH).map(|o| o.id);
+            // id 0 on a pipe or unlinked file, an id on a path, or the
+            // id of another object (ids are per kind: pipe 1 and unlinked
+            // file 1 are two objects, so that one may be valid)
+            let other = fds.iter().find(|o| o.kind != FD_PATH && o.id != f.id).map(|o| o.id);
             let v = match other {
                 Some(id) if r.chance(60) => id,
                 _ => r.pick(&[0, 1, 2, 0xffff_ffff]),
             };
             w.set(&name("id"), v);
             w.say(format!("fd[{i}] id {v} (was {})", f.id));
-            (f.kind == FD_PATH) != (v == 0) || Some(v) == other
+            (f.kind == FD_PATH) != (v == 0)
         }
         2 => {
             // huge data_len: past the note, above 4 MiB, or above a pipe's capacity
