@@ -97,6 +97,18 @@ impl Builder {
         self
     }
 
+    /// A shared file mapping (`VMA_SHARED_FILE`) at `vaddr` of `pages` pages,
+    /// `pgoff` pages into `path`: a hole segment (its data is the file's)
+    /// and its NT_FILE entry. Add NT_FILE entries in VMA order.
+    pub fn shared_file(self, vaddr: u32, pages: u32, pf: u32, pgoff: u32, path: &str) -> Self {
+        let mut b = self.segment(vaddr, pages, pf, VMA_SHARED_FILE, Vec::new());
+        let end = vaddr.wrapping_add(pages.saturating_mul(PAGE_SIZE));
+        if let Some(v) = b.img.state.vmas.last_mut() {
+            v.pgoff = pgoff;
+        }
+        b.file_mapping(vaddr, end, pgoff, path)
+    }
+
     /// An NT_FILE entry (and marks nothing else; pair with `VMA_FILE`).
     pub fn file_mapping(mut self, start: u32, end: u32, pgoff: u32, path: &str) -> Self {
         self.img.files.push(FileEntry { start, end, pgoff, path: path.as_bytes().to_vec() });

@@ -48,7 +48,11 @@ fn rlim(v: u64) -> String {
     }
 }
 
+/// The VMA flags as words; a shared file mapping is "shared file map".
 fn vma_flags(flags: u32) -> String {
+    if flags == VMA_SHARED_FILE {
+        return "shared file map".into();
+    }
     let names = [(VMA_GROWSDOWN, "stack"), (VMA_FILE, "file"), (VMA_HEAP, "heap"), (VMA_SHARED, "shared")];
     let v: Vec<&str> = names.iter().filter(|(b, _)| flags & b != 0).map(|(_, n)| *n).collect();
     v.join(",")
@@ -196,7 +200,9 @@ impl Summary<'_> {
         }
         for e in &self.img.files {
             let path = String::from_utf8_lossy(&e.path);
-            writeln!(f, "  map {:08x}-{:08x} pgoff {:#x} {path}", e.start, e.end, e.pgoff)?;
+            let shared = st.vmas.iter().any(|v| v.flags == VMA_SHARED_FILE && (v.start, v.end) == (e.start, e.end));
+            let what = if shared { "shared file map, mapped again" } else { "map" };
+            writeln!(f, "  {what} {:08x}-{:08x} pgoff {:#x} {path}", e.start, e.end, e.pgoff)?;
         }
         writeln!(f, "cwd: {}", String::from_utf8_lossy(&st.cwd))
     }

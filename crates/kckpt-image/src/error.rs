@@ -105,7 +105,9 @@ pub enum Error {
     VmaFlags { i: usize, flags: u32 },
     /// `kckpt_fd[i].path_len` is not in 1..=4096.
     FdPathLen { i: usize, len: u32 },
-    /// `kckpt_vma[i].flags` has `SHARED` together with another flag.
+    /// `kckpt_vma[i].flags` has `SHARED` with flags other than exactly
+    /// `FILE` (`SHARED` alone is shared anonymous memory, `SHARED|FILE` a
+    /// shared file mapping).
     VmaSharedWithOther { i: usize, flags: u32 },
     /// `kckpt_fd[i].kind` is not PATH (1), PIPE (2) or UNLINKED (3).
     FdKind { i: usize, kind: u32 },
@@ -172,6 +174,24 @@ pub enum Error {
     Mxcsr { value: u32 },
     /// A TLS `user_desc` fails the kernel's `tls_desc_okay`.
     TlsDesc { i: usize },
+    /// With a shared file mapping: NT_FILE shorter than its 8-byte header.
+    NtFileShort { size: usize },
+    /// With a shared file mapping: NT_FILE page size is not 4096.
+    NtFilePageSize { page_size: u32 },
+    /// With a shared file mapping: NT_FILE count above `(size - 8) / 12`.
+    NtFileCount { count: u32, size: usize },
+    /// With a shared file mapping: no NT_FILE entry (or name) is left for
+    /// the file-backed `kckpt_vma[i]`.
+    NtFileLacksVma { i: usize },
+    /// With a shared file mapping: NT_FILE name `k` is empty or not
+    /// NUL-terminated inside the note.
+    NtFileName { k: usize },
+    /// NT_FILE entry `k` (start, end, pgoff) differs from the shared file
+    /// mapping `kckpt_vma[i]` it describes.
+    NtFileMismatch { k: usize, i: usize },
+    /// The shared file mapping `kckpt_vma[i]` has an offset of 4 GiB or
+    /// more (`pgoff` above 0xfffff): the loader cannot map it.
+    NtFilePgoff { i: usize, pgoff: u32 },
     /// Writer: segment data longer than the segment.
     DataTooLong { i: usize },
     /// Writer: not one data slice per segment.
@@ -281,9 +301,10 @@ impl fmt::Display for Error {
             VmaMismatch { i } => write!(f, "kckpt note: kckpt_vma[{i}] does not match PT_LOAD[{i}]"),
             VmaFlags { i, flags } => write!(f, "kckpt note: kckpt_vma[{i}] unknown flags {flags:#x}"),
             FdPathLen { i, len } => write!(f, "kckpt note: kckpt_fd[{i}] path_len {len} not in 1..=4096"),
-            VmaSharedWithOther { i, flags } => {
-                write!(f, "kckpt note: kckpt_vma[{i}] flags {flags:#x}: SHARED with another flag")
-            }
+            VmaSharedWithOther { i, flags } => write!(
+                f,
+                "kckpt note: kckpt_vma[{i}] flags {flags:#x}: SHARED with a flag other than FILE alone"
+            ),
             FdKind { i, kind } => write!(f, "kckpt note: kckpt_fd[{i}] unknown kind {kind}"),
             FdFileType { i, kind, mode } => write!(
                 f,
@@ -379,6 +400,25 @@ impl fmt::Display for Error {
             KckptTrailing { extra } => write!(f, "kckpt note: {extra} bytes after cwd"),
             Mxcsr { value } => write!(f, "NT_PRXFPREG: mxcsr {value:#x} has reserved bits"),
             TlsDesc { i } => write!(f, "NT_386_TLS: user_desc {i} fails tls_desc_okay"),
+            NtFileShort { size } => {
+                write!(f, "NT_FILE: {size} bytes, shorter than its header (a shared file mapping needs it)")
+            }
+            NtFilePageSize { page_size } => {
+                write!(f, "NT_FILE: page size {page_size}, must be 4096 (a shared file mapping needs it)")
+            }
+            NtFileCount { count, size } => {
+                write!(f, "NT_FILE: count {count} entries do not fit in its {size} bytes")
+            }
+            NtFileLacksVma { i } => write!(f, "NT_FILE lacks kckpt_vma {i} (no entry or name left for it)"),
+            NtFileName { k } => write!(f, "NT_FILE: name {k} is empty or not NUL-terminated inside the note"),
+            NtFileMismatch { k, i } => write!(
+                f,
+                "NT_FILE entry {k} (start, end, pgoff) does not match the shared file mapping kckpt_vma[{i}]"
+            ),
+            NtFilePgoff { i, pgoff } => write!(
+                f,
+                "kckpt note: shared file mapping kckpt_vma[{i}] pgoff {pgoff:#x}: offset not below 4 GiB"
+            ),
             DataTooLong { i } => write!(f, "write: data for segment {i} longer than the segment"),
             DataCount { expected, got } => {
                 write!(f, "write: {got} data slices for {expected} segments")

@@ -12,6 +12,7 @@ pub mod display;
 mod error;
 mod fds;
 mod model;
+mod ntfile;
 mod offsets;
 mod parse;
 mod rlimits;
@@ -126,8 +127,14 @@ pub mod consts {
     pub const VMA_GROWSDOWN: u32 = 1;
     pub const VMA_FILE: u32 = 2;
     pub const VMA_HEAP: u32 = 4;
-    /// Shared anonymous memory; never with another flag.
+    /// Shared memory: alone, shared anonymous memory; with `VMA_FILE`
+    /// (and nothing else), a shared file mapping ([`VMA_SHARED_FILE`]).
     pub const VMA_SHARED: u32 = 8;
+    /// A shared file mapping: its data is the file's (the segment is a
+    /// hole), restart maps the file its NT_FILE entry names again.
+    pub const VMA_SHARED_FILE: u32 = VMA_SHARED | VMA_FILE;
+    /// Highest `pgoff` of a shared file mapping (offset below 4 GiB).
+    pub const SHARED_FILE_MAX_PGOFF: u32 = 0xfffff;
     /// `kckpt_fd.kind`: reopened by path.
     pub const FD_PATH: u32 = 1;
     /// `kckpt_fd.kind`: one end of a pipe whose both ends are in the image.

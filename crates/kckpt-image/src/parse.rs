@@ -125,6 +125,7 @@ fn parse_parts(prefix: &[u8], file_len: u64, lim: &Limits) -> Result<Image> {
     check_vmas(&state, &segments)?;
     let fxsave = Fxsave(fxr.desc.to_vec());
     check_mxcsr(&fxsave, lim)?;
+    crate::ntfile::check_mapped(file.desc, &state.vmas)?;
     let notes = [&prs, &pps, &auxv, &file, &fpr, &fxr, &tls, &kck]
         .iter()
         .map(|n| n.loc.clone())
@@ -134,8 +135,8 @@ fn parse_parts(prefix: &[u8], file_len: u64, lim: &Limits) -> Result<Image> {
         prstatus,
         prpsinfo: Prpsinfo::from_raw(pps.desc),
         auxv: parse_auxv(auxv.desc)?,
-        files: parse_file_note(file.desc),
-        files_raw: file_raw_if_odd(file.desc),
+        files: crate::ntfile::parse_file_note(file.desc),
+        files_raw: crate::ntfile::file_raw_if_odd(file.desc),
         fpregs: fpr.desc.to_vec(),
         fxsave,
         tls: parse_tls(tls.desc)?,
@@ -320,36 +321,6 @@ fn parse_auxv(d: &[u8]) -> Result<Vec<(u32, u32)>> {
     match pairs.last() {
         Some((0, _)) => Ok(pairs),
         _ => bad("last pair is not AT_NULL"),
-    }
-}
-
-/// NT_FILE is informational (the spec gives it no rules): decode what is
-/// well-formed (count, page size, {start, end, pgoff} x count, C strings).
-fn parse_file_note(d: &[u8]) -> Vec<FileEntry> {
-    let mut r = Rd::new(d);
-    let count = r.u32().unwrap_or(0) as usize;
-    let _page = r.u32();
-    let mut out = Vec::new();
-    for _ in 0..count {
-        match (r.u32(), r.u32(), r.u32()) {
-            (Some(start), Some(end), Some(pgoff)) => out.push(FileEntry { start, end, pgoff, path: Vec::new() }),
-            _ => return Vec::new(),
-        }
-    }
-    let mut paths = d.get(r.pos..).unwrap_or(&[]).split(|&c| c == 0);
-    for e in out.iter_mut() {
-        e.path = paths.next().unwrap_or(&[]).to_vec();
-    }
-    out
-}
-
-/// The raw NT_FILE bytes when re-encoding the decoded entries would differ.
-fn file_raw_if_odd(d: &[u8]) -> Vec<u8> {
-    let decoded = parse_file_note(d);
-    if crate::write::encode_files(&decoded) == d {
-        Vec::new()
-    } else {
-        d.to_vec()
     }
 }
 
@@ -598,7 +569,7 @@ fn read_vmas(r: &mut Rd<'_>, nr: u32) -> Result<Vec<Vma>> {
         if flags & !(VMA_GROWSDOWN | VMA_FILE | VMA_HEAP | VMA_SHARED) != 0 {
             return Err(Error::VmaFlags { i, flags });
         }
-        if flags & VMA_SHARED != 0 && flags != VMA_SHARED {
+        if flags & VMA_SHARED != 0 && flags != VMA_SHARED && flags != VMA_SHARED_FILE {
             return Err(Error::VmaSharedWithOther { i, flags });
         }
         out.push(Vma { start, end, flags, pgoff });
