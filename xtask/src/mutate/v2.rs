@@ -1,12 +1,12 @@
 //! Mutators for the fields format version 2 added: rlimits, the SHARED
-//! VMA flag, the process attributes (comm, personality, no_new_privs,
+//! VMA flag and the NT_FILE entries of shared file mappings, the process attributes (comm, personality, no_new_privs,
 //! dumpable, sigaltstack), and the descriptor records' kind, id,
 //! data_len, path_len, pipe capacity and access mode. Each returns whether the loader must
 //! refuse the mutant (true) or may accept it (false), which the tests
 //! check against `Image::parse`.
 
 use kckpt_image::consts::*;
-use kckpt_image::{Fd, MAX_FD_DATA, TASK_SIZE};
+use kckpt_image::{Fd, FileEntry, Vma, MAX_FD_DATA, TASK_SIZE};
 
 use super::{Rng, Work};
 
@@ -29,10 +29,11 @@ impl Work<'_> {
 
 /// One of the v2 mutators.
 pub(super) fn mutate(w: &mut Work, r: &mut Rng) -> bool {
-    match r.below(12) {
+    match r.below(14) {
         0..=3 => m_rlimit(w, r),
         4 | 5 => m_vma_shared(w, r),
         6 | 7 => m_attrs(w, r),
+        12 | 13 => m_ntfile(w, r),
         _ if w.fds().is_empty() => m_rlimit(w, r),
         _ => m_fd(w, r),
     }
@@ -88,8 +89,36 @@ pub(super) fn m_rlimit(w: &mut Work, r: &mut Rng) -> bool {
     }
 }
 
-/// `kckpt_vma[i].flags` with SHARED: alone (valid: any segment mapped as
-/// shared anonymous memory) or with another flag (refused).
+/// The seed's NT_FILE entries if the note is as the kernel writes it
+/// (it re-encodes exactly: page size 4096, the count fits, one
+/// NUL-terminated name per entry) and no name is empty; `None` when the
+/// mutators cannot tell what the loader makes of it.
+fn plain_files<'a>(w: &Work<'a>) -> Option<&'a [FileEntry]> {
+    let img = &w.s.img;
+    (img.files_raw.is_empty() && img.files.iter().all(|e| !e.path.is_empty())).then_some(img.files.as_slice())
+}
+
+/// The loader's NT_FILE rule on a well-formed NT_FILE: with a shared file
+/// mapping among `vmas`, the k-th file-backed VMA has an entry k, and each
+/// shared file mapping's entry has its start, end and pgoff (at most
+/// 0xfffff). Without one NT_FILE is informational.
+fn files_fit(files: &[FileEntry], vmas: &[Vma]) -> bool {
+    if !vmas.iter().any(|v| v.flags == VMA_SHARED_FILE) {
+        return true;
+    }
+    let mut entries = files.iter();
+    vmas.iter().filter(|v| v.flags & VMA_FILE != 0).all(|v| match entries.next() {
+        None => false,
+        Some(_) if v.flags & VMA_SHARED == 0 => true,
+        Some(e) => (e.start, e.end, e.pgoff) == (v.start, v.end, v.pgoff) && v.pgoff <= SHARED_FILE_MAX_PGOFF,
+    })
+}
+
+/// `kckpt_vma[i].flags` with SHARED: alone (any segment mapped as shared
+/// anonymous memory: accepted, though it may shift the NT_FILE entries of
+/// the file VMAs after it), with FILE alone (a shared file mapping: refused
+/// when NT_FILE has no matching entry for it, or no longer for another),
+/// or with another flag (refused).
 pub(super) fn m_vma_shared(w: &mut Work, r: &mut Rng) -> bool {
     let n = w.s.img.state.vmas.len();
     if n == 0 {
@@ -99,6 +128,7 @@ pub(super) fn m_vma_shared(w: &mut Work, r: &mut Rng) -> bool {
     let v = r.pick(&[
         VMA_SHARED,
         VMA_SHARED | VMA_FILE,
+        VMA_SHARED | VMA_FILE,
         VMA_SHARED | VMA_HEAP,
         VMA_SHARED | VMA_GROWSDOWN,
         VMA_SHARED | VMA_FILE | VMA_HEAP | VMA_GROWSDOWN,
@@ -106,7 +136,92 @@ pub(super) fn m_vma_shared(w: &mut Work, r: &mut Rng) -> bool {
     ]);
     w.set(&format!("kckpt.vma[{i}].flags"), v);
     w.say(format!("vma {i} flags {v:#x} (SHARED)"));
-    v != VMA_SHARED
+    match v {
+        VMA_SHARED => false,
+        VMA_SHARED_FILE => {
+            let mut vmas = w.s.img.state.vmas.clone();
+            vmas[i].flags = v;
+            plain_files(w).is_some_and(|f| !files_fit(f, &vmas))
+        }
+        _ => true,
+    }
+}
+
+/// NT_FILE of an image with a shared file mapping: the page size, a count
+/// too big, the shared mapping's entry start/end/pgoff differing from its
+/// VMA, a pgoff above 0xfffff (both places), a name without its NUL, an
+/// empty name (all refused); a private file VMA's entry moved (accepted).
+pub(super) fn m_ntfile(w: &mut Work, r: &mut Rng) -> bool {
+    let vmas = w.s.img.state.vmas.clone();
+    let shared: Vec<usize> = (0..vmas.len()).filter(|&i| vmas[i].flags == VMA_SHARED_FILE).collect();
+    let Some(files) = plain_files(w).map(|f| f.to_vec()) else { return m_vma_shared(w, r) };
+    if shared.is_empty() || !files_fit(&files, &vmas) {
+        return m_vma_shared(w, r);
+    }
+    // entry k of VMA i: the number of file VMAs before it
+    let entry = |i: usize| vmas[..i].iter().filter(|v| v.flags & VMA_FILE != 0).count();
+    let nfile = entry(vmas.len());
+    let size = w.note("CORE", NT_FILE).map_or(0, |n| n.2) as u32;
+    match r.below(7) {
+        0 => {
+            let v = r.pick(&[0, 1, 2048, 8192, 0x10000, u32::MAX]);
+            w.set("nt_file.page_size", v);
+            w.say(format!("NT_FILE page size {v}"));
+            true
+        }
+        1 => {
+            let fits = size.saturating_sub(8) / 12;
+            let v = r.pick(&[fits + 1, fits + 2, 0x1555_5556, u32::MAX]);
+            w.set("nt_file.count", v);
+            w.say(format!("NT_FILE count {v} (room for {fits})"));
+            true
+        }
+        2 => {
+            let i = r.pick(&shared);
+            let f = r.pick(&["start", "end", "pgoff"]);
+            let k = entry(i);
+            let old = w.get(&format!("nt_file[{k}].{f}"));
+            let v = old ^ r.pick(&[0x1000, 0x1, 0x8000_0000, 0x10_0000]);
+            w.set(&format!("nt_file[{k}].{f}"), v);
+            w.say(format!("NT_FILE entry {k} {f} {v:#x} (vma {i} has {old:#x})"));
+            true
+        }
+        3 => {
+            let i = r.pick(&shared);
+            let k = entry(i);
+            let v = r.pick(&[SHARED_FILE_MAX_PGOFF + 1, 0x8000_0000, u32::MAX]);
+            w.set(&format!("nt_file[{k}].pgoff"), v);
+            w.set(&format!("kckpt.vma[{i}].pgoff"), v);
+            w.say(format!("shared file vma {i} pgoff {v:#x} (offset beyond 4 GiB)"));
+            true
+        }
+        4 => {
+            // the NUL after name k: it runs into the next name, one name fewer
+            let k = r.below(nfile);
+            let Some((o, len)) = w.s.off(&format!("nt_file[{k}].path")) else { return false };
+            w.put(o + len - 1, b"/");
+            w.say(format!("NT_FILE name {k} without its NUL"));
+            files.len() <= nfile
+        }
+        5 => {
+            let k = r.below(nfile);
+            let Some((o, _)) = w.s.off(&format!("nt_file[{k}].path")) else { return false };
+            w.put(o, &[0]);
+            w.say(format!("NT_FILE name {k} empty"));
+            true
+        }
+        _ => {
+            let private: Vec<usize> = (0..vmas.len()).filter(|&i| vmas[i].flags & (VMA_FILE | VMA_SHARED) == VMA_FILE).collect();
+            if private.is_empty() {
+                return false;
+            }
+            let k = entry(r.pick(&private));
+            let v = r.pick(&[0u32, 0x4000_0000, u32::MAX]);
+            w.set(&format!("nt_file[{k}].start"), v);
+            w.say(format!("NT_FILE entry {k} start {v:#x} (a private file VMA's: not checked)"));
+            false
+        }
+    }
 }
 
 /// The personality bits above the `PER_` byte that an image may not carry.
@@ -336,11 +451,14 @@ mod tests {
     use super::super::{Mutant, Seed};
     use super::*;
 
-    /// A builder-made seed with every fd kind and two VMAs.
+    /// A builder-made seed with every fd kind and three VMAs: private
+    /// file, shared anonymous and a shared file mapping (with NT_FILE).
     fn seed() -> Seed {
         let b = Builder::new()
             .segment(0x0804_8000, 1, PF_R | PF_X, VMA_FILE, vec![0x90; 16])
+            .file_mapping(0x0804_8000, 0x0804_9000, 0, "/bin/true")
             .segment(0x1000_0000, 2, PF_R | PF_W, VMA_SHARED, b"shm".to_vec())
+            .shared_file(0x2000_0000, 2, PF_R | PF_W, 1, "/tmp/shared")
             .fd(3, 0, 10, "/etc/passwd")
             .pipe_end(4, 1, false, 65536, b"unread")
             .pipe_end(5, 1, true, 65536, b"")
@@ -394,6 +512,43 @@ mod tests {
     }
 
     #[test]
+    fn ntfile_mutants() {
+        let said = check(m_ntfile, 600);
+        for what in [
+            "NT_FILE page size",
+            "NT_FILE count",
+            "NT_FILE entry 1 start",
+            "NT_FILE entry 1 end",
+            "NT_FILE entry 1 pgoff",
+            "(offset beyond 4 GiB)",
+            "name 0 without its NUL",
+            "name 1 without its NUL",
+            "name 1 empty",
+            "(a private file VMA's: not checked)",
+        ] {
+            saw(&said, what);
+        }
+    }
+
+    #[test]
+    fn shared_file_flag_claims_follow_ntfile() {
+        let s = seed();
+        let vmas = &s.img.state.vmas;
+        let files = &s.img.files;
+        assert!(files_fit(files, vmas));
+        // the private code VMA turned shared: its entry matches, accepted
+        let mut v = vmas.clone();
+        v[0].flags = VMA_SHARED_FILE;
+        assert!(files_fit(files, &v));
+        // the shared anonymous VMA turned a shared file mapping: it takes
+        // entry 1 (the other mapping's), refused
+        let mut v = vmas.clone();
+        v[1].flags = VMA_SHARED_FILE;
+        assert!(!files_fit(files, &v));
+        assert!(Image::parse(&s.bytes).is_ok());
+    }
+
+    #[test]
     fn attrs_mutants() {
         let said = check(m_attrs, 1200);
         for what in [
@@ -433,7 +588,7 @@ mod tests {
     fn v2_mutants_reach_generate() {
         let s = [seed()];
         let a = super::super::generate(&s, 2000, 5);
-        let v2 = a.iter().filter(|m| m.what.iter().any(|w| w.contains("rlimit") || w.contains("SHARED") || w.starts_with("attrs ") || w.starts_with("fd[") || w.starts_with("pipe"))).count();
+        let v2 = a.iter().filter(|m| m.what.iter().any(|w| w.contains("rlimit") || w.contains("SHARED") || w.contains("NT_FILE") || w.starts_with("attrs ") || w.starts_with("fd[") || w.starts_with("pipe"))).count();
         assert!(v2 > 100, "{v2} of 2000 mutants touch v2 fields");
     }
 }
