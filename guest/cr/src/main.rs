@@ -9,6 +9,7 @@ mod restart;
 mod sys;
 mod uckpt;
 mod ufds;
+mod umapped;
 mod urestore;
 
 use error::{CrError, Result};

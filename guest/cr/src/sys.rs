@@ -250,6 +250,17 @@ pub fn data_ranges(fd: i32, off: u64, len: u64) -> Result<Vec<(u64, u64)>> {
     Ok(out)
 }
 
+/// Is the file system of `fd` mounted noexec (`ST_NOEXEC`)?
+pub fn noexec_mount(fd: i32) -> Result<bool> {
+    // SAFETY: statvfs is plain integers: all zeroes is a valid value.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: fstatvfs fills the struct we own; a bad fd is an error return.
+    if unsafe { libc::fstatvfs(fd, &mut st) } < 0 {
+        return Err(CrError::last_os("fstatvfs"));
+    }
+    Ok(st.f_flag & libc::ST_NOEXEC != 0)
+}
+
 /// Close a descriptor by number (one whose owner will never close it).
 pub fn close(fd: i32) {
     // SAFETY: an integer; closing an unused number is a harmless EBADF.

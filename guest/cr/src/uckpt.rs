@@ -96,6 +96,55 @@ fn parse_smaps(s: &str) -> Vec<MapLine> {
     v
 }
 
+/// How checkpoint takes a VMA, as the kernel's `ckpt_collect_vmas()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Take {
+    /// Copied into the image (private memory, private file mappings).
+    Private,
+    /// Shared anonymous memory (`KCKPT_VMA_SHARED`), copied.
+    SharedAnon,
+    /// A shared mapping of a regular file that still has its name
+    /// (`KCKPT_VMA_SHARED | KCKPT_VMA_FILE`): by path and offset, no data.
+    SharedFile,
+    /// Cannot be restarted: checkpoint fails with EBUSY, saying why.
+    Busy(&'static str),
+}
+
+/// Classify smaps line `m`; `lookup(path)` is (a regular file, its inode)
+/// for the path as it is now (not following a last symlink), `None` if it
+/// is gone. A VM_MAYSHARE ("ms") mapping is a shared file mapping only if
+/// its file can be opened again by that name: not memfd or System V shm,
+/// not unlinked, not replaced by another file since.
+fn classify(m: &MapLine, lookup: impl Fn(&str) -> Option<(bool, u64)>) -> Take {
+    let has = |f: &str| m.vmflags.iter().any(|x| x == f);
+    if has("io") || has("pf") {
+        return Take::Busy("an I/O or PFN mapping");
+    }
+    // MAP_SHARED|MAP_ANONYMOUS and shared /dev/zero: a shmem object.
+    if has("sh") && m.path == "/dev/zero (deleted)" {
+        return Take::SharedAnon;
+    }
+    if !has("ms") && !has("sh") {
+        return Take::Private;
+    }
+    let p = m.path.as_str();
+    if !p.starts_with('/') || p.ends_with(" (deleted)") || p.starts_with("/SYSV") || p.starts_with("/memfd:") {
+        return Take::Busy("a shared mapping of a file that has no name any more");
+    }
+    match lookup(p) {
+        Some((true, ino)) if ino == m.inode => Take::SharedFile,
+        Some((true, _)) => Take::Busy("a shared mapping of a file since replaced by another"),
+        Some((false, _)) => Take::Busy("a shared mapping of something other than a regular file"),
+        None => Take::Busy("a shared mapping of a file that has no name any more"),
+    }
+}
+
+/// (a regular file, inode) of `path` now, without following a last symlink.
+fn lookup_file(path: &str) -> Option<(bool, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path).ok().map(|md| (md.is_file(), md.ino()))
+}
+
 /// Do two shared anonymous VMAs (inode, first page, pages) map the same
 /// pages of one object? Restart makes one object per VMA, so that would
 /// come back as two copies: refused, as the kernel refuses it.
@@ -303,11 +352,10 @@ fn dump(pid: i32, path: &str, created: &mut bool) -> Result<()> {
             continue;
         }
         let has = |f: &str| m.vmflags.iter().any(|x| x == f);
-        // MAP_SHARED|MAP_ANONYMOUS and shared /dev/zero: a shmem object.
-        let shm = has("sh") && m.path == "/dev/zero (deleted)";
-        if has("io") || has("pf") || (has("sh") && has("wr") && !shm) {
+        let take = classify(m, lookup_file);
+        if let Take::Busy(why) = take {
             return Err(CrError::Os(
-                format!("{:#x}-{:#x} {} cannot be checkpointed", m.start, m.end, m.path),
+                format!("{:#x}-{:#x} {} cannot be checkpointed: {why}", m.start, m.end, m.path),
                 std::io::Error::from_raw_os_error(libc::EBUSY),
             ));
         }
@@ -318,9 +366,17 @@ fn dump(pid: i32, path: &str, created: &mut bool) -> Result<()> {
         let prot = if p.first() == Some(&b'r') { PF_R } else { 0 }
             | if p.get(1) == Some(&b'w') { PF_W } else { 0 }
             | if p.get(2) == Some(&b'x') { PF_X } else { 0 };
-        if shm {
+        let pgoff = (m.offset / PAGE as u64) as u32;
+        if take == Take::SharedFile {
+            // its data is the file's: the segment stays a hole
+            vmas.push(Vma { start: m.start, end: m.end, flags: VMA_SHARED | VMA_FILE, pgoff });
+            files.push(FileEntry { start: m.start, end: m.end, pgoff, path: m.path.as_bytes().to_vec() });
+            segments.push(Segment { vaddr: m.start, memsz: m.end - m.start, offset: 0, flags: prot });
+            continue;
+        }
+        if take == Take::SharedAnon {
             shm_ranges.push((m.inode, m.offset / PAGE as u64, (m.end - m.start) as u64 / PAGE as u64));
-            vmas.push(Vma { start: m.start, end: m.end, flags: VMA_SHARED, pgoff: (m.offset / PAGE as u64) as u32 });
+            vmas.push(Vma { start: m.start, end: m.end, flags: VMA_SHARED, pgoff });
             segments.push(Segment { vaddr: m.start, memsz: m.end - m.start, offset: 0, flags: prot });
             continue;
         }
@@ -334,7 +390,7 @@ fn dump(pid: i32, path: &str, created: &mut bool) -> Result<()> {
         }
         // vm_pgoff of anonymous memory is not visible in /proc: the start
         // page, as for a fresh anonymous mmap (restart does not use it).
-        let pgoff = if is_file { (m.offset / PAGE as u64) as u32 } else { m.start / PAGE as u32 };
+        let pgoff = if is_file { pgoff } else { m.start / PAGE as u32 };
         if is_file {
             flags |= VMA_FILE;
             files.push(FileEntry { start: m.start, end: m.end, pgoff, path: m.path.as_bytes().to_vec() });
@@ -418,7 +474,10 @@ fn dump(pid: i32, path: &str, created: &mut bool) -> Result<()> {
     let empty: Vec<&[u8]> = vec![&[]; img.segments.len()];
     img.write_to(&empty, &mut out).map_err(|e| CrError::Os(format!("writing {path}"), std::io::Error::other(e.to_string())))?;
     let mut buf = vec![0u8; CHUNK];
-    for s in &img.segments {
+    for (s, v) in img.segments.iter().zip(&img.state.vmas) {
+        if v.flags == VMA_SHARED | VMA_FILE {
+            continue; // a shared file mapping: the data is in the file
+        }
         let mut done = 0usize;
         let len = s.memsz as usize;
         while done < len {
@@ -506,6 +565,49 @@ VmFlags: rd wr mr mw me gd ac
         let m = parse_smaps("b7000000-b7001000 rw-s 00000000 00:01 1041                  /dev/zero (deleted)\nVmFlags: rd wr sh mr mw me ms\n");
         assert_eq!((m[0].inode, m[0].path.as_str()), (1041, "/dev/zero (deleted)"));
         assert!(m[0].vmflags.iter().any(|f| f == "sh"));
+    }
+
+    fn one(line: &str, flags: &str) -> MapLine {
+        parse_smaps(&format!("{line}\nVmFlags: {flags}\n")).remove(0)
+    }
+
+    /// A lookup that finds `/data/db` (inode 77) and the directory `/data`.
+    fn fs(path: &str) -> Option<(bool, u64)> {
+        match path {
+            "/data/db" => Some((true, 77)),
+            "/data" => Some((false, 2)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn shared_file_mappings_are_taken_by_name() {
+        // writable and read-only MAP_SHARED of a regular file
+        let rw = one("b7000000-b7002000 rw-s 00003000 00:02 77    /data/db", "rd wr sh mr mw me ms");
+        assert_eq!(classify(&rw, fs), Take::SharedFile);
+        let ro = one("b7000000-b7002000 r--s 00000000 00:02 77    /data/db", "rd mr me ms");
+        assert_eq!(classify(&ro, fs), Take::SharedFile);
+        // private mappings of the same file are copied
+        let private = one("b7000000-b7002000 rw-p 00000000 00:02 77    /data/db", "rd wr mr mw me ac");
+        assert_eq!(classify(&private, fs), Take::Private);
+    }
+
+    #[test]
+    fn shared_mappings_without_a_name_are_busy() {
+        let busy = |line: &str, flags: &str| matches!(classify(&one(line, flags), fs), Take::Busy(_));
+        let rw = "rd wr sh mr mw me ms";
+        assert!(busy("b7000000-b7001000 rw-s 00000000 00:01 1040  /memfd:buf (deleted)", rw));
+        assert!(busy("b7000000-b7001000 rw-s 00000000 00:01 32768 /SYSV00000000 (deleted)", rw));
+        assert!(busy("b7000000-b7001000 rw-s 00000000 00:02 77    /data/db (deleted)", rw));
+        assert!(busy("b7000000-b7001000 r--s 00000000 00:02 78    /data/gone", "rd mr me ms"));
+        // the name now belongs to another file
+        assert!(busy("b7000000-b7001000 rw-s 00000000 00:02 76    /data/db", rw));
+        // not a regular file
+        assert!(busy("b7000000-b7001000 rw-s 00000000 00:02 2     /data", rw));
+        assert!(busy("b7000000-b7001000 rw-s 00000000 00:05 9     /dev/fb0", "rd wr sh mr mw me ms io pf"));
+        // shared anonymous memory is neither
+        let shm = one("b7000000-b7001000 rw-s 00000000 00:01 1041  /dev/zero (deleted)", rw);
+        assert_eq!(classify(&shm, fs), Take::SharedAnon);
     }
 
     fn stack_t(sp: u32, flags: u32, size: u32) -> [u8; 12] {

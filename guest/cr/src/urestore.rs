@@ -12,7 +12,9 @@
 //! needs no position independence. It unmaps all of cr, moves the vDSO
 //! and vvar to the image's vdso_base if they are elsewhere, maps each
 //! segment anonymous (the stack MAP_GROWSDOWN, shared memory MAP_SHARED)
-//! and reads the image's data ranges into it, holes left unallocated,
+//! and reads the image's data ranges into it, holes left unallocated
+//! (a shared file mapping maps its file again, MAP_SHARED, from a
+//! descriptor opened before the restorer: umapped.rs),
 //! installs the image's rlimits, sets the mm fields and auxv (PR_SET_MM, needs
 //! CAP_SYS_RESOURCE), TLS (set_thread_area), the blocked mask, the
 //! alternate signal stack (always: cr's own is gone with cr), FPU/SSE
@@ -294,6 +296,14 @@ fn child(img: &Image, f: &std::fs::File, pipe_w: i32) -> Result<std::convert::In
     sys::close(pipe_w);
     sys::close(f.as_raw_fd());
     crate::ufds::install(&st.fds, pipe_fd + 1)?;
+    // The files of the shared file mappings, above every descriptor of
+    // the image and of cr (as binfmt_cr opens them before the point of no
+    // return); the restorer maps and closes them.
+    let mut mapped: Vec<Option<i32>> = vec![None; st.vmas.len()];
+    for (i, path) in crate::umapped::mapped_paths(img)? {
+        let pf = img.segments[i].flags;
+        mapped[i] = Some(crate::umapped::open_mapped(path, pf & PF_W != 0, pf & PF_X != 0, pipe_fd + 1)?);
+    }
     raise_hard_limits(&st.rlimits)?;
     for (k, a) in st.sigactions.iter().enumerate() {
         let sig = k as u32 + 1;
@@ -312,10 +322,17 @@ fn child(img: &Image, f: &std::fs::File, pipe_w: i32) -> Result<std::convert::In
     // runs through: its code stays the same size whatever the number of
     // VMAs and data ranges (up to vm.max_map_count).
     let mut table: Vec<u32> = Vec::new();
-    for (s, v) in img.segments.iter().zip(&st.vmas) {
+    for ((s, v), fd) in img.segments.iter().zip(&st.vmas).zip(&mapped) {
         let prot = (if s.flags & PF_R != 0 { 1 } else { 0 })
             | (if s.flags & PF_W != 0 { 2 } else { 0 })
             | (if s.flags & PF_X != 0 { 4 } else { 0 });
+        // A shared file mapping maps its file again, with its final
+        // protection: no data to read, no mprotect (mmap2 takes pages).
+        if let Some(fd) = *fd {
+            let fl = (libc::MAP_SHARED | libc::MAP_FIXED) as u32;
+            table_entry(&mut table, NR_MMAP2, &[s.vaddr, s.memsz, prot, fl, fd as u32, v.pgoff]);
+            continue;
+        }
         // Anonymous memory, as in the checkpointed process (and as
         // binfmt_cr restores it): read in, holes left unallocated.
         // Shared anonymous memory comes back shared: a child the
@@ -333,6 +350,11 @@ fn child(img: &Image, f: &std::fs::File, pipe_w: i32) -> Result<std::convert::In
         if prot != 3 {
             table_entry(&mut table, NR_MPROTECT, &[s.vaddr, s.memsz, prot]);
         }
+    }
+    // Then the mapped files are closed (the mappings keep them), still from
+    // the table, so the restorer's code does not grow with their number.
+    for fd in mapped.iter().flatten() {
+        table_entry(&mut table, NR_CLOSE, &[*fd as u32]);
     }
     table.extend_from_slice(&[0; TABLE_WORDS]);
     let table_bytes: Vec<u8> = table.iter().flat_map(|w| w.to_le_bytes()).collect();
