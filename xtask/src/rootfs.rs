@@ -118,6 +118,7 @@ const MARKERS: &[(&str, &str, &str)] = &[
     ("unlink_ref", "kernel/checkpoint.c", "as a lookup would give do_unlinkat"),
     ("short_write", "kernel/checkpoint.c", "so that the caller sees why it stopped"),
     ("attrs", "fs/binfmt_cr.c", "cr_restore_attrs"),
+    ("shared_file", "fs/binfmt_cr.c", "cr_open_mapped"),
     ("format_v2", "include/uapi/linux/kckpt.h", "KCKPT_VERSION\t\t2"),
     ("rlimits", "fs/binfmt_cr.c", "cr_check_rlimits"),
     ("image_0700", "kernel/checkpoint.c", "vfs_fchmod"),
