@@ -5,6 +5,7 @@
  * two images are the same state (cr --compare), and each restarts
  * through binfmt_cr and through cr -r --userspace with all of them back
  * (/bin/attrs checks itself, its SIGUSR1 handler on the alternate stack).
+ * A process that is not dumpable is refused by both modes.
  */
 #include <sys/stat.h>
 #include "guest.h"
@@ -13,8 +14,12 @@ static int checks(struct child *c)
 {
 	char line[64];
 
-	return write(c->in, "c", 1) == 1 && expect_line(c, "check", line, sizeof(line), 10000) &&
-	       !strcmp(line, "check 0");
+	line[0] = 0;
+	if (write(c->in, "c", 1) == 1 && expect_line(c, "check", line, sizeof(line), 10000) &&
+	    !strcmp(line, "check 0"))
+		return 1;
+	printf("# got \"%s\"\n", line);
+	return 0;
 }
 
 static int cr_p(int pid, const char *img, int user)
@@ -63,7 +68,17 @@ int main(void)
 		reap(&r);
 	}
 
+	/* not dumpable: both modes refuse (EPERM, exit 4), the target runs on */
 	unlink(imgs[0]);
 	unlink(imgs[1]);
+	spawn(&c, (char *[]){ "/bin/attrs", "-n", NULL }, 1);
+	check(read_line(&c, line, sizeof(line), 5000) && !strcmp(line, "ready"), "attrs -n: \"%s\"", line);
+	for (int u = 0; u < 2; u++) {
+		rc = cr_p(c.pid, imgs[u], u);
+		check(rc == 4 && access(imgs[u], F_OK), "not dumpable: cr -p%s refuses (exit %d), no image",
+		      u ? " --userspace" : "", rc);
+	}
+	check(checks(&c), "the refused target runs on unharmed");
+	reap(&c);
 	return failures ? 1 : 0;
 }

@@ -265,6 +265,11 @@ fn task_attrs(pid: i32, comm: &str, status: &str, inj: &Injected) -> Result<Attr
     if !kckpt_image::personality_ok(personality) {
         return Err(busy(format!("personality {personality:#x} of {pid} cannot be restarted")));
     }
+    // checkpoint() refuses a process that is not dumpable (EPERM): its
+    // owner asked for its memory not to be written out. So does cr.
+    if inj.dumpable != 1 {
+        return Err(CrError::NotPermitted(format!("process {pid} is not dumpable (dumpable {})", inj.dumpable)));
+    }
     let (ss_sp, ss_size, ss_flags) = inj.altstack;
     if !kckpt_image::sigaltstack_ok(ss_sp, ss_size, ss_flags, TASK_SIZE) {
         return Err(busy(format!("sigaltstack {ss_sp:#x} size {ss_size:#x} flags {ss_flags:#x} of {pid} cannot be restarted")));
