@@ -95,7 +95,8 @@ cd /tmp
 seed | cat
 counter -c 3 -n 4 | cat
 tiny | cat
-for f in output.kckpt ckpt3.kckpt tiny.kckpt; do
+v2seed | cat
+for f in output.kckpt ckpt3.kckpt tiny.kckpt v2.kckpt; do
 	echo "KCKPT-SEED-BEGIN $f $(wc -c < $f)"
 	gzip -c $f | base64
 	echo "KCKPT-SEED-END $f"
@@ -103,7 +104,10 @@ done
 "#;
 
 /// (file name in the guest, seed name, exit status restarted as nobody)
-const SEEDS: [(&str, &str, u32); 3] = [("tiny.kckpt", "tiny", 42), ("output.kckpt", "seed", 0), ("ckpt3.kckpt", "counter", 0)];
+/// v2seed gives the format version 2 records (fds of every kind, shared
+/// memory, rlimits, attributes) real images to mutate.
+const SEEDS: [(&str, &str, u32); 4] =
+    [("tiny.kckpt", "tiny", 42), ("output.kckpt", "seed", 0), ("ckpt3.kckpt", "counter", 0), ("v2.kckpt", "v2seed", 43)];
 
 fn decode_seed(sh: &Shell, console: &str, file: &str, dir: &Path) -> Result<Vec<u8>> {
     let mut b64 = String::new();
@@ -144,7 +148,7 @@ fn seeds(g: &Guest, refresh: bool) -> Result<Vec<Seed>> {
     let mut key = cache::Key::new("fuzz-seeds");
     key.part("kernel", cache::sha256_file(&k.bzimage)?.as_bytes());
     key.part("script", SEEDGEN.as_bytes());
-    for f in ["tests/fuzz-seeds/tiny.c", "tests/guest/progs/seed.c", "tests/guest/progs/counter.c"] {
+    for f in ["tests/fuzz-seeds/tiny.c", "tests/guest/progs/seed.c", "tests/guest/progs/counter.c", "tests/guest/progs/v2seed.c"] {
         key.part(f, &fs::read(root.join(f))?);
     }
     let dir = cache::root().join(format!("fuzz-seeds-{}", key.hex()));
