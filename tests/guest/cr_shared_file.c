@@ -8,6 +8,7 @@
  * the target keeps running.
  */
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include "guest.h"
 
 static int checks(struct child *c)
@@ -23,6 +24,8 @@ static int cr_p(int pid, const char *img, int user)
 	char p[16];
 
 	snprintf(p, sizeof(p), "%d", pid);
+	/* in read(0), where the other mode's image caught it too */
+	wait_in_syscall(pid, SYS_read);
 	if (user)
 		return run((char *[]){ "/bin/cr", "-p", p, "--userspace", "-f", (char *)img, NULL });
 	return run((char *[]){ "/bin/cr", "-p", p, "-f", (char *)img, NULL });

@@ -139,6 +139,32 @@ static __attribute__((unused)) int run(char *const argv[])
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/*
+ * Wait (up to 10 s) until @pid sleeps in system call @nr (/proc/PID/syscall
+ * starts with it): two checkpoints of a process that waits for input are
+ * only the same state if both catch it there, not on its way back in.
+ */
+static __attribute__((unused)) int wait_in_syscall(pid_t pid, int nr)
+{
+	char path[64], buf[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
+	for (int i = 0; i < 1000; i++) {
+		FILE *f = fopen(path, "r");
+		int n = -1;
+
+		if (f) {
+			if (fgets(buf, sizeof(buf), f))
+				n = atoi(buf);
+			fclose(f);
+		}
+		if (n == nr)
+			return 1;
+		usleep(10 * 1000);
+	}
+	return 0;
+}
+
 static __attribute__((unused)) double now_ms(void)
 {
 	struct timespec ts;
