@@ -624,6 +624,38 @@ mod tests {
     }
 
     #[test]
+    fn a_panicking_shard_is_the_runs_verdict_and_names_its_tests() {
+        let names: Vec<String> = ["a", "b", "c", "d"].map(String::from).to_vec();
+        let shards = vec![vec![0, 2], vec![1, 3]];
+        let p = "Kernel panic - not syncing: Attempted to kill init! exitcode=0x0000000b";
+        let run = |v: Verdict, c: &str| ShardRun { verdict: v, console: c.into(), secs: 1.0, ktap_at: None };
+        let runs = [
+            run(Verdict::Completed, "KTAP version 1\n1..2\nok 1 a\n# boom\nnot ok 2 c # exit status 1\n"),
+            run(Verdict::Panic(p.into()), &format!("KTAP version 1\n1..2\n{p}\n")),
+        ];
+        let r = RunResult::merged(shard::merge(&names, &shards, &runs), String::new(), 2.0);
+        assert_eq!(r.outcome, Outcome { code: 3, failed: 3 });
+        let t = r.text();
+        assert!(t.contains("ok 1 a\nnot ok 2 b # not completed: shard 2/2 kernel panic\n# boom\nnot ok 3 c # exit status 1\n"), "{t}");
+        assert!(t.contains(&format!("# VERDICT kernel panic: {p}\n")), "{t}");
+        assert!(t.contains(&format!("# VERDICT shard 2/2 (b, d): {p}; not completed: b, d\n")), "{t}");
+        assert!(!t.contains("shard 1/2 ("), "{t}");
+        assert!(t.ends_with("1 passed, 3 failed\n"), "{t}");
+        let j: serde_json::Value = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(j["shards"][1]["not_completed"][1], "d");
+        assert_eq!(ktap::parse(&ktap_of(&r.report)).tests, r.report.tests.iter().map(|t| ktap::TestResult { ms: None, ..t.clone() }).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn selection_is_inits() {
+        let t = |n: &str| rootfs::GuestTest { name: n.into(), source: "/x".into(), compile: false };
+        let tests = [t("cr_v2"), t("a-b"), t("a"), t("zz-run1-x_sh"), t("cr_sleep")];
+        assert_eq!(selected_names(&tests, None), ["a", "a-b", "cr_sleep", "cr_v2", "zz-run1-x_sh"]);
+        assert_eq!(selected_names(&tests, Some("cr_*")), ["cr_sleep", "cr_v2"]);
+        assert_eq!(selected_names(&tests, Some("a")), ["a", "a-b"]);
+    }
+
+    #[test]
     fn only_a_full_run_is_evidence_for_export() {
         let full = Selection::default();
         assert_eq!(full.evidence_name("k"), "k.json");
