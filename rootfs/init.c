@@ -6,7 +6,10 @@
  * that its exit status carries the verdict: (code << 1) | 1.
  *
  * Kernel command line: kckpt.filter=PATTERN (fnmatch, or substring),
+ * kckpt.tests=A,B,C (only these tests: one shard of test-vm --jobs N),
  * kckpt.timeout=SECS (per test), kckpt.shell=1 (interactive shell instead).
+ * Before each result line init prints "# time NAME MS", the test's wall
+ * time in milliseconds (a KTAP diagnostic; test-vm --timings shows it).
  *
  * busybox's halt, poweroff and reboot signal init (SIGUSR1, SIGUSR2,
  * SIGTERM); this kernel has no ACPI, so init answers by ending the guest
@@ -34,6 +37,7 @@
 #define HEARTBEAT_SECS 10
 
 static char filter[256];
+static char only[2048];	/* kckpt.tests=: the kernel's command line is at most 2048 */
 static int per_test_timeout = 120;
 static int want_shell;
 
@@ -74,6 +78,8 @@ static void read_cmdline(void)
 	for (tok = strtok_r(buf, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save)) {
 		if (!strncmp(tok, "kckpt.filter=", 13))
 			snprintf(filter, sizeof(filter), "%s", tok + 13);
+		else if (!strncmp(tok, "kckpt.tests=", 12))
+			snprintf(only, sizeof(only), "%s", tok + 12);
 		else if (!strncmp(tok, "kckpt.timeout=", 14))
 			per_test_timeout = atoi(tok + 14);
 		else if (!strcmp(tok, "kckpt.shell=1"))
@@ -116,8 +122,23 @@ static int cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* Is @name one of kckpt.tests' comma-separated names? */
+static int listed(const char *name)
+{
+	size_t l = strlen(name);
+	const char *p;
+
+	for (p = strstr(only, name); p; p = strstr(p + 1, name)) {
+		if ((p == only || p[-1] == ',') && (p[l] == ',' || !p[l]))
+			return 1;
+	}
+	return 0;
+}
+
 static int selected(const char *name)
 {
+	if (only[0] && !listed(name))
+		return 0;
 	if (!filter[0])
 		return 1;
 	if (strpbrk(filter, "*?["))
@@ -268,8 +289,13 @@ int main(void)
 	qsort(names, n, sizeof(*names), cmp);
 	printf("KTAP version 1\n1..%d\n", n);
 	for (i = 0; i < n; i++) {
+		double start = now();
+		int ok;
+
 		why[0] = 0;
-		if (run_test(names[i], why, sizeof(why))) {
+		ok = run_test(names[i], why, sizeof(why));
+		printf("# time %s %.0f\n", names[i], (now() - start) * 1000);
+		if (ok) {
 			printf("ok %d %s%s%s\n", i + 1, names[i], why[0] ? " # " : "", why);
 		} else {
 			printf("not ok %d %s # %s\n", i + 1, names[i], why);

@@ -1,6 +1,6 @@
-//! Benchmarks: `harness` times a warm test-vm against a bare QEMU boot of
-//! the same kernel and initramfs, and the no-op build-kernel; `cr` is
-//! bench_cr.rs. Everything runs in this process, on one guest context.
+//! Benchmarks: `harness` times a warm test-vm with one guest and with two
+//! (--jobs), bare QEMU boots of the same kernel and initramfs, and the no-op
+//! build-kernel; `cr` is bench_cr.rs. Everything runs in this process, on one guest context.
 
 use std::time::Instant;
 
@@ -13,7 +13,7 @@ use crate::{build, test_vm};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Bench {
-    /// Warm test-vm against a bare QEMU boot, and the no-op build-kernel.
+    /// Warm test-vm --jobs 1 against --jobs 2, bare QEMU boots, the no-op build-kernel.
     Harness,
     /// Checkpoint/restart figures from the guest (bench_cr.rs).
     Cr,
@@ -58,30 +58,61 @@ fn harness(sh: &Shell, a: &Args) -> Result<()> {
         bail!("bench harness has no --json");
     }
     let opts = guest::Opts { accel: Some(Accel::Tcg), ..Default::default() };
-    let tv = test_vm::Args { guest: opts.clone(), ..Default::default() };
-    let tests = test_vm::tests_of(&tv)?;
-    // Warm everything first; the bare boot boots exactly what test-vm booted.
+    let tv1 = test_vm::Args { guest: opts.clone(), jobs: Some(1), ..Default::default() };
+    let tv2 = test_vm::Args { jobs: Some(2), ..tv1.clone() };
+    let tests = test_vm::tests_of(&tv1)?;
+    // Warm everything first (and the test durations the shards are balanced
+    // by); the bare boots boot exactly what test-vm booted.
     let g = Guest::new(sh, &opts)?;
-    let first = test_vm::execute(&g, &tv, &tests)?;
-    if first.outcome.code != 0 {
-        bail!("test-vm is not green ({}); fix that before benchmarking", first.summary());
+    let mut boots = Vec::new();
+    for tv in [&tv1, &tv2] {
+        let first = test_vm::execute(&g, tv, &tests)?;
+        if first.outcome.code != 0 {
+            bail!("test-vm --jobs {} is not green ({}); fix that before benchmarking", tv.jobs.unwrap_or(1), first.summary());
+        }
+        boots.push(first.boots.clone());
     }
-    let boot = first.boot.clone().expect("execute returns its boot");
-    let (mut noop, mut warm, mut bare) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..a.reps {
+    let bare_boot = |b: &crate::vm::Boot| -> Result<f64> {
+        Ok(timed(|| Ok(duct::cmd("qemu-system-i386", b.args()).stdout_null().stderr_null().unchecked().run()?))?.0)
+    };
+    let (mut noop, mut warm1, mut warm2, mut bare) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut bare_shard = vec![Vec::new(); boots[1].len()];
+    let mut red = Vec::new();
+    for i in 0..a.reps {
         noop.push(timed(|| build::run(sh, &build::Args::default()))?.0);
-        warm.push(timed(|| {
-            let g = Guest::new(sh, &opts)?;
-            test_vm::execute(&g, &tv, &tests)
-        })?
-        .0);
-        bare.push(timed(|| Ok(duct::cmd("qemu-system-i386", boot.args()).stdout_null().stderr_null().unchecked().run()?))?.0);
+        // Side by side, alternating which goes first.
+        let order = if i % 2 == 0 { [&tv1, &tv2] } else { [&tv2, &tv1] };
+        for tv in order {
+            let (s, r) = timed(|| {
+                let g = Guest::new(sh, &opts)?;
+                test_vm::execute(&g, tv, &tests)
+            })?;
+            // A flaky guest test still gives a wall time: counted, not fatal.
+            if r.outcome.code != 0 {
+                eprintln!("[bench] test-vm --jobs {} not green: {}", tv.jobs.unwrap_or(1), r.summary());
+                red.push(format!("--jobs {}: {}", tv.jobs.unwrap_or(1), r.summary()));
+            }
+            if tv.jobs == Some(1) { &mut warm1 } else { &mut warm2 }.push(s);
+        }
+        bare.push(bare_boot(&boots[0][0])?);
+        for (k, b) in boots[1].iter().enumerate() {
+            bare_shard[k].push(bare_boot(b)?);
+        }
     }
-    let (n, w, b) = (median(noop), median(warm), median(bare));
-    println!("bench harness ({} reps, median)", a.reps);
-    println!("  no-op build-kernel      {n:>7.3} s   (goal < 1 s)");
-    println!("  warm test-vm            {w:>7.3} s");
-    println!("  bare qemu boot->exit    {b:>7.3} s");
-    println!("  ratio test-vm / bare    {:>7.3}     (goal <= 1.2)", w / b);
+    let (n, w1, w2, b) = (median(noop), median(warm1), median(warm2), median(bare));
+    println!("bench harness ({} reps, median, TCG, {} CPUs)", a.reps, std::thread::available_parallelism().map_or(1, |n| n.get()));
+    println!("  no-op build-kernel        {n:>7.3} s   (goal < 1 s)");
+    println!("  warm test-vm --jobs 1     {w1:>7.3} s");
+    println!("  warm test-vm --jobs 2     {w2:>7.3} s");
+    println!("  speed-up jobs 1 / jobs 2  {:>7.3}     (goal >= 1.7 on 2 cores)", w1 / w2);
+    println!("  bare qemu boot->exit      {b:>7.3} s   (one guest, every test)");
+    let nb = bare_shard.len();
+    for (k, v) in bare_shard.into_iter().enumerate() {
+        println!("  bare shard {}/{nb} alone      {:>7.3} s", k + 1, median(v));
+    }
+    println!("  ratio test-vm / bare      {:>7.3}     (jobs 1; goal <= 1.2)", w1 / b);
+    for r in &red {
+        println!("  not green in a timed run: {r}");
+    }
     Ok(())
 }

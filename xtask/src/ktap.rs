@@ -1,5 +1,6 @@
 //! A pure KTAP v1 parser: console text in, a tree of results out. Lines that
 //! are not KTAP (kernel messages interleaved on the console) are ignored.
+//! The guest's `# time NAME MS` comment before a result is that result's `ms`.
 
 use std::sync::LazyLock;
 
@@ -16,6 +17,8 @@ pub struct TestResult {
     /// Diagnostic lines (`# ...`) that came before this result at its level.
     pub diagnostics: Vec<String>,
     pub subtests: Vec<TestResult>,
+    /// Wall time in the guest, from init's `# time NAME MS` line.
+    pub ms: Option<u64>,
 }
 
 impl TestResult {
@@ -55,6 +58,8 @@ struct Level {
     tests: Vec<TestResult>,
     diag: Vec<String>,
     pending_sub: Vec<TestResult>,
+    /// The last `# time NAME MS` seen at this level.
+    time: Option<(String, u64)>,
 }
 
 static HEADER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^(\s*)(KTAP|TAP) version (\d+)\s*$").unwrap());
@@ -62,6 +67,7 @@ static PLAN: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^(\s*)1\.\.(\d+)\s*
 static RESULT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^(\s*)(ok|not ok) (\d+)(?: -)? ?([^#]*?)\s*(?:#\s*(.*?))?\s*$").unwrap());
 static DIAG: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^(\s*)#\s?(.*)$").unwrap());
+static TIME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^time (\S+) (\d+)$").unwrap());
 
 pub fn parse(text: &str) -> Report {
     let (header, plan_re, result, diag) = (&*HEADER, &*PLAN, &*RESULT, &*DIAG);
@@ -77,9 +83,9 @@ pub fn parse(text: &str) -> Report {
             let d = depth_of(&c[1]);
             if d == 0 && levels.is_empty() {
                 rep.header = true;
-                levels.push(Level { plan: None, tests: vec![], diag: vec![], pending_sub: vec![] });
+                levels.push(Level { plan: None, tests: vec![], diag: vec![], pending_sub: vec![], time: None });
             } else if d == levels.len() && d > 0 {
-                levels.push(Level { plan: None, tests: vec![], diag: vec![], pending_sub: vec![] });
+                levels.push(Level { plan: None, tests: vec![], diag: vec![], pending_sub: vec![], time: None });
             }
             continue;
         }
@@ -106,23 +112,30 @@ pub fn parse(text: &str) -> Report {
             }
             let lvl = levels.last_mut().unwrap();
             let number: usize = c[3].parse().unwrap_or(0);
+            let name = c[4].trim().to_string();
+            let ms = lvl.time.take().filter(|(n, _)| *n == name).map(|(_, ms)| ms);
             let expected = lvl.tests.len() + 1;
             if d == 0 && number != expected {
                 rep.problems.push(format!("test {number} out of order (expected {expected})"));
             }
             lvl.tests.push(TestResult {
                 number,
-                name: c[4].trim().to_string(),
+                name,
                 ok: &c[2] == "ok",
                 directive: c.get(5).map(|m| m.as_str().to_string()).filter(|s| !s.is_empty()),
                 diagnostics: std::mem::take(&mut lvl.diag),
                 subtests: std::mem::take(&mut lvl.pending_sub),
+                ms,
             });
             continue;
         }
         if let Some(c) = diag.captures(line) {
             let d = depth_of(&c[1]).min(levels.len() - 1);
-            levels[d].diag.push(c[2].to_string());
+            if let Some(t) = TIME.captures(&c[2]) {
+                levels[d].time = Some((t[1].to_string(), t[2].parse().unwrap_or(u64::MAX)));
+            } else {
+                levels[d].diag.push(c[2].to_string());
+            }
         }
     }
     while levels.len() > 1 {
@@ -183,6 +196,18 @@ mod tests {
         let r = parse("nothing here\n");
         assert!(!r.header);
         assert!(!r.problems.is_empty());
+    }
+
+    #[test]
+    fn time_lines_are_the_results_ms_not_diagnostics() {
+        let t = "KTAP version 1\n1..3\n# out\n# time a 1234\nok 1 a\n# time zz 5\nnot ok 2 b # exit status 1\nok 3 c\n";
+        let r = parse(t);
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        assert_eq!(r.tests[0].ms, Some(1234));
+        assert_eq!(r.tests[0].diagnostics, vec!["out"]);
+        // A time line names its test: another's is not taken, nor kept.
+        assert_eq!((r.tests[1].ms, r.tests[1].diagnostics.len()), (None, 0));
+        assert_eq!(r.tests[2].ms, None);
     }
 
     #[test]

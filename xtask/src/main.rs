@@ -25,6 +25,7 @@ mod proc;
 mod rootfs;
 mod rust_objs;
 mod selftest;
+mod shard;
 mod syscalls;
 mod test_vm;
 mod toolchain;

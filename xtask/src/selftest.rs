@@ -1,6 +1,8 @@
 //! selftest: prove on real boots that the harness tells its verdicts apart:
 //! a panic, a hang, a failing `--run` test, a WARNING in the kernel log, and
-//! a guest that powers itself off; each its own verdict, quickly.
+//! a guest that powers itself off; each its own verdict, quickly. Then the
+//! same through test-vm's shards (--jobs 2): a panic or a hang in one guest
+//! is the run's verdict, and the merged report names that shard's tests.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -11,7 +13,7 @@ use xshell::Shell;
 
 use crate::cpio::Spec;
 use crate::guest::{self, Guest};
-use crate::test_vm::RunResult;
+use crate::test_vm::{self, RunResult};
 use crate::verdict::Verdict;
 use crate::vm::{self, Accel};
 use crate::{cache, rootfs};
@@ -93,6 +95,52 @@ pub fn run(sh: &Shell) -> Result<i32> {
     let r = vm::run(&boot(initrd)?, Duration::from_secs(15), Duration::from_secs(120), false, &dir.join("poweroff.log"))?;
     let ok = r.verdict == Verdict::Completed && r.console.contains("powering off") && !r.console.contains("still running");
     results.push(("poweroff_ends_the_guest".into(), ok, format!("{:?} after {:.1} s", r.verdict, r.secs)));
+
+    // 6, 7. Two guests, each with its own tests from one initramfs, as
+    // test-vm --jobs 2 runs them (run_shards). Cases 1, 2 and 5 have no
+    // tests to share (a crafted init) and 3 and 4 are what one guest says:
+    // they stay single boots. In shard 2 the first test puts a panic line
+    // into the kernel log (/dev/kmsg, as case 4 does: no sysrq here) or
+    // goes silent; shard 1 passes one test and fails one.
+    let script = |name: &str, body: &str| -> Result<PathBuf> {
+        let p = dir.join(name);
+        fs::write(&p, format!("#!/bin/sh\n{body}\n"))?;
+        Ok(p)
+    };
+    let hello: Vec<_> = rootfs::discover(&crate::repo_root().join("tests/guest"))?.into_iter().filter(|t| t.name == "hello").collect();
+    let fails = script("fails.sh", "echo failing on purpose\nexit 1")?;
+    for (case, body, hang) in [
+        ("panic", "echo 'Kernel panic - not syncing: selftest: a panic in shard 2' > /dev/kmsg\nsleep 30\nexit 0", 30),
+        ("hang", "echo going silent\nexec sleep 100000", 5),
+    ] {
+        let stops = script(&format!("shard-{case}.sh"), body)?;
+        let after = script("after.sh", "exit 0")?;
+        let mut tests = hello.clone();
+        for (i, f) in [&fails, &stops, &after].into_iter().enumerate() {
+            tests.push(rootfs::extra_test(f, i + 1)?);
+        }
+        let names = test_vm::selected_names(&tests, None);
+        let shards = vec![vec![0, 1], vec![2, 3]]; // hello, fails | stops, after
+        let work = dir.join(format!("shards-{case}"));
+        let _ = fs::remove_dir_all(&work);
+        fs::create_dir_all(&work)?;
+        let base = boot(g.initramfs(&tests, false)?)?;
+        let (res, _) = test_vm::run_shards(&base, &names, &shards, Duration::from_secs(hang), Duration::from_secs(120), false, &work)?;
+        let want = match case {
+            "panic" => matches!(&res.verdict, Verdict::Panic(l) if l.contains("selftest: a panic in shard 2")) && res.outcome.code == 3,
+            _ => res.verdict == Verdict::Hang(5) && res.outcome.code == 5,
+        };
+        let text = res.text();
+        let named = format!("not completed: {}, {}", names[2], names[3]);
+        let ok = want
+            && (res.passed, res.outcome.failed) == (1, 3)
+            && res.shards[0].not_completed.is_empty()
+            && res.shards[1].not_completed == [names[2].clone(), names[3].clone()]
+            && text.contains(&named)
+            && text.contains(&format!("not ok 2 {} # exit status 1", names[1]));
+        let why = format!("{:?}, exit code {}, {} passed, {} failed, shard 2 left {:?}", res.verdict, res.outcome.code, res.passed, res.outcome.failed, res.shards[1].not_completed);
+        results.push((format!("{case}_in_one_of_two_shards_is_the_runs_verdict"), ok, why));
+    }
 
     println!("\nKTAP version 1\n1..{}", results.len());
     for (i, (name, ok, why)) in results.iter().enumerate() {

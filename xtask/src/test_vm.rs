@@ -1,17 +1,20 @@
 //! test-vm: boot the guest with the tests, parse KTAP from the console,
 //! decide the exit code (a pure function of report, verdict and kernel log),
 //! print one line per test and `N passed, N failed`, or the same as --json.
+//! `--jobs N` shards the tests over N guests (shard.rs) and merges their KTAP.
 
-use std::path::PathBuf;
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Result};
 use fs_err as fs;
 use serde::Serialize;
 use xshell::Shell;
 
 use crate::guest::{self, Guest};
 use crate::verdict::{self, Verdict};
+use crate::shard::{self, ShardOutcome, ShardRun};
 use crate::{cache, fuzz_images, ktap, rootfs, vm};
 
 /// Default per-test time limit in the guest, seconds.
@@ -59,6 +62,13 @@ pub struct Args {
     /// Print the result as JSON on stdout (progress stays on stderr).
     #[arg(long)]
     pub json: bool,
+    /// Shard the tests over N guests (same kernel and initramfs, run at once).
+    /// Default: one per CPU, 1 if MemAvailable < N x guest memory + 1 GiB.
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub jobs: Option<usize>,
+    /// Print host time per stage and each test's time in the guest.
+    #[arg(long)]
+    pub timings: bool,
     #[command(flatten)]
     pub guest: guest::Opts,
 }
@@ -77,6 +87,8 @@ impl Default for Args {
             kernel: None,
             verbose: false,
             json: false,
+            jobs: None,
+            timings: false,
             guest: guest::Opts::default(),
         }
     }
@@ -117,6 +129,19 @@ pub fn exit_code(rep: &ktap::Report, v: &Verdict, problems: &[String]) -> Outcom
     Outcome { code, failed }
 }
 
+/// Host time per stage, seconds (`--timings`).
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Timings {
+    /// Guest::new: deps, the kernel's up-to-date check (test-vm's own run only).
+    pub build_check: Option<f64>,
+    /// The initramfs and the fuzz mutants' archive.
+    pub rootfs: f64,
+    /// Per guest: QEMU's start to the KTAP header.
+    pub boot_to_first_test: Vec<Option<f64>>,
+    /// From the initramfs to the verdict (plus the build check when known).
+    pub total: f64,
+}
+
 /// Everything a run showed: what the printer, the JSON and the evidence use.
 #[derive(Serialize)]
 pub struct RunResult {
@@ -130,16 +155,36 @@ pub struct RunResult {
     pub kernel_key: String,
     pub kernel_version: String,
     pub report: ktap::Report,
+    /// With more than one guest: each shard, its tests and its verdict.
+    pub shards: Vec<ShardOutcome>,
+    pub timings: Timings,
     #[serde(skip)]
     pub console: String,
+    /// The boot of each guest (one unless sharded).
     #[serde(skip)]
-    pub boot: Option<vm::Boot>,
+    pub boots: Vec<vm::Boot>,
 }
 
 impl RunResult {
     pub fn of(console: String, verdict: Verdict, secs: f64) -> RunResult {
         let report = ktap::parse(&console);
         let kernel_problems = verdict::kernel_problems(&console);
+        RunResult::judge(report, verdict, kernel_problems, vec![], console, secs)
+    }
+
+    /// The one result of several shards (`console`: theirs, one after the other).
+    pub fn merged(m: shard::Merged, console: String, secs: f64) -> RunResult {
+        RunResult::judge(m.report, m.verdict, m.kernel_problems, m.shards, console, secs)
+    }
+
+    fn judge(
+        report: ktap::Report,
+        verdict: Verdict,
+        kernel_problems: Vec<String>,
+        shards: Vec<ShardOutcome>,
+        console: String,
+        secs: f64,
+    ) -> RunResult {
         RunResult {
             outcome: exit_code(&report, &verdict, &kernel_problems),
             passed: report.passed(),
@@ -151,8 +196,10 @@ impl RunResult {
             kernel_key: String::new(),
             kernel_version: String::new(),
             report,
+            shards,
+            timings: Timings::default(),
             console,
-            boot: None,
+            boots: vec![],
         }
     }
 
@@ -192,13 +239,51 @@ impl RunResult {
             Verdict::Timeout(s) => o.push_str(&format!("# VERDICT timeout: run exceeded {s} s\n")),
             Verdict::NoExit(m) => o.push_str(&format!("# VERDICT guest did not exit cleanly: {m}\n")),
         }
+        // Every shard that did not end well, and the tests it left behind.
+        for s in self.shards.iter().filter(|s| s.verdict != Verdict::Completed || !s.not_completed.is_empty()) {
+            let why = match &s.verdict {
+                Verdict::Panic(l) => verdict::panic_line(&format!("{l}\n")).unwrap_or_else(|| l.clone()),
+                v => shard::describe(v),
+            };
+            o.push_str(&format!("# VERDICT shard {} ({}): {why}; not completed: {}\n", s.shard, s.tests.join(", "), s.not_completed.join(", ")));
+        }
         if !self.kernel_problems.is_empty() {
             o.push_str(&format!("# VERDICT kernel log has {} Oops/BUG/WARNING line(s):\n", self.kernel_problems.len()));
             for p in &self.kernel_problems {
                 o.push_str(&format!("#   {p}\n"));
             }
         }
-        o.push_str(&format!("# run took {:.1} s\n{}\n", self.secs, self.summary()));
+        let guests = if self.shards.is_empty() { String::new() } else { format!(" on {} guests", self.shards.len()) };
+        o.push_str(&format!("# run took {:.1} s{guests}\n{}\n", self.secs, self.summary()));
+        o
+    }
+
+    /// `--timings`: host time per stage, then every test's guest time, slowest first.
+    pub fn timings_text(&self) -> String {
+        let t = &self.timings;
+        let mut o = String::from("timings (host wall time)\n");
+        if let Some(b) = t.build_check {
+            o.push_str(&format!("  {:<28} {b:>8.2} s\n", "build check"));
+        }
+        o.push_str(&format!("  {:<28} {:>8.2} s\n", "rootfs", t.rootfs));
+        let n = t.boot_to_first_test.len();
+        for (k, b) in t.boot_to_first_test.iter().enumerate() {
+            let what = if n > 1 { format!("shard {}/{n} boot to first test", k + 1) } else { "boot to first test".into() };
+            let b = b.map_or("       -".into(), |b| format!("{b:>8.2}"));
+            let whole = self.shards.get(k).map(|s| format!("   (shard {:.1} s, {} tests)", s.secs, s.tests.len())).unwrap_or_default();
+            o.push_str(&format!("  {what:<28} {b} s{whole}\n"));
+        }
+        o.push_str(&format!("  {:<28} {:>8.2} s\n", "total", t.total));
+        let shard_of: BTreeMap<&str, &str> =
+            self.shards.iter().flat_map(|s| s.tests.iter().map(move |n| (n.as_str(), s.shard.as_str()))).collect();
+        let mut tests: Vec<&ktap::TestResult> = self.report.tests.iter().collect();
+        tests.sort_by_key(|t| std::cmp::Reverse(t.ms));
+        o.push_str("tests, slowest first (guest time)\n");
+        for t in tests {
+            let ms = t.ms.map_or("       -".into(), |ms| format!("{:>8.2}", ms as f64 / 1000.0));
+            let sh = shard_of.get(t.name.as_str()).map(|s| format!("   shard {s}")).unwrap_or_default();
+            o.push_str(&format!("  {:<28} {ms} s{sh}\n", t.name));
+        }
         o
     }
 }
@@ -273,6 +358,102 @@ pub fn ktap_lines(console: &str) -> String {
     out
 }
 
+/// A report as KTAP (the evidence of a sharded run: there is no one console).
+pub fn ktap_of(rep: &ktap::Report) -> String {
+    let mut o = format!("KTAP version 1\n1..{}\n", rep.tests.len());
+    for t in &rep.tests {
+        for d in &t.diagnostics {
+            o.push_str(&format!("# {d}\n"));
+        }
+        let dir = t.directive.as_deref().map(|d| format!(" # {d}")).unwrap_or_default();
+        o.push_str(&format!("{} {} {}{dir}\n", if t.ok { "ok" } else { "not ok" }, t.number, t.name));
+    }
+    o
+}
+
+/// The names the guest will run, in its order (init.c sorts with strcmp,
+/// and applies --filter as `shard::filter_matches` does).
+pub fn selected_names(tests: &[rootfs::GuestTest], filter: Option<&str>) -> Vec<String> {
+    let mut v: Vec<String> = tests.iter().map(|t| t.name.clone()).filter(|n| filter.is_none_or(|f| shard::filter_matches(f, n))).collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// The guests' last known test durations (ms), per flavor, for shard::assign.
+fn durations_path(flavor: &str) -> PathBuf {
+    cache::root().join(format!("test-durations-{flavor}.json"))
+}
+
+pub fn known_durations(flavor: &str) -> BTreeMap<String, u64> {
+    fs::read_to_string(durations_path(flavor)).ok().and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default()
+}
+
+fn record_durations(flavor: &str, rep: &ktap::Report) -> Result<()> {
+    let mut known = known_durations(flavor);
+    let before = known.clone();
+    for t in rep.tests.iter().filter(|t| t.ok) {
+        if let Some(ms) = t.ms {
+            known.insert(t.name.clone(), ms);
+        }
+    }
+    if known != before {
+        let p = durations_path(flavor);
+        let tmp = p.with_extension(format!("tmp{}", std::process::id()));
+        fs::write(&tmp, serde_json::to_string_pretty(&known)?)?;
+        fs::rename(&tmp, &p)?;
+    }
+    Ok(())
+}
+
+/// x86's COMMAND_LINE_SIZE: a longer `-append` is cut by the kernel.
+const COMMAND_LINE_MAX: usize = 2047;
+
+/// Boot one guest per shard of `names` at once (each with `kckpt.tests=`
+/// its tests), console logs `console-shardKofN.log` in `work`, and merge
+/// their reports into one.
+pub fn run_shards(
+    base: &vm::Boot,
+    names: &[String],
+    shards: &[Vec<usize>],
+    hang: Duration,
+    timeout: Duration,
+    echo: bool,
+    work: &Path,
+) -> Result<(RunResult, Vec<PathBuf>)> {
+    let n = shards.len();
+    if let Some(bad) = names.iter().find(|s| s.is_empty() || s.contains([',', ' ', '\t', '\n'])) {
+        bail!("test name {bad:?} cannot go in kckpt.tests= (no commas or spaces)");
+    }
+    let boots: Vec<vm::Boot> = shards.iter().map(|s| base.clone().append(shard::tests_word(names, s))).collect();
+    for b in &boots {
+        let line = b.args().last().cloned().unwrap_or_default();
+        if line.len() > COMMAND_LINE_MAX {
+            bail!("a shard's kernel command line is {} bytes (max {COMMAND_LINE_MAX}): use more --jobs or --jobs 1", line.len());
+        }
+    }
+    let logs: Vec<PathBuf> = (1..=n).map(|k| work.join(format!("console-shard{k}of{n}.log"))).collect();
+    for (k, s) in shards.iter().enumerate() {
+        eprintln!("[vm] shard {}/{n}: {} tests, console log {}", k + 1, s.len(), logs[k].display());
+    }
+    let t = Instant::now();
+    let runs: Vec<Result<vm::Run>> = std::thread::scope(|sc| {
+        let hs: Vec<_> = boots.iter().zip(&logs).map(|(b, l)| sc.spawn(move || vm::run(b, hang, timeout, echo, l))).collect();
+        hs.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow!("a shard's thread panicked")))).collect()
+    });
+    let secs = t.elapsed().as_secs_f64();
+    let runs: Vec<ShardRun> = runs
+        .into_iter()
+        .map(|r| r.map(|r| ShardRun { verdict: r.verdict, console: r.console, secs: r.secs, ktap_at: r.ktap_at }))
+        .collect::<Result<_>>()?;
+    let console: String = runs.iter().enumerate().map(|(k, r)| format!("===== shard {}/{n} =====\n{}", k + 1, r.console)).collect();
+    let boot_times = runs.iter().map(|r| r.ktap_at).collect();
+    let mut res = RunResult::merged(shard::merge(names, shards, &runs), console, secs);
+    res.timings.boot_to_first_test = boot_times;
+    res.boots = boots;
+    Ok((res, logs))
+}
+
 /// The tests of this run: tests/guest plus `--run` files (checked here,
 /// before anything is built).
 pub fn tests_of(a: &Args) -> Result<Vec<rootfs::GuestTest>> {
@@ -289,17 +470,35 @@ pub fn execute(g: &Guest, a: &Args, tests: &[rootfs::GuestTest]) -> Result<RunRe
     let initrd = g.initramfs(tests, true)?;
     // The short fuzz run's mutants (tests/guest/fuzz_images.c reads them).
     let initrd = fuzz_images::test_vm_initrd(g, &initrd)?;
-    eprintln!("[rootfs] {} tests, {} ({:.1}s)", tests.len(), initrd.display(), t0.elapsed().as_secs_f64());
-    let mut boot = g.boot(initrd)?.append(format!("kckpt.timeout={}", a.test_timeout));
-    if let Some(f) = &a.filter {
-        boot = boot.append(format!("kckpt.filter={f}"));
-    }
+    let rootfs_secs = t0.elapsed().as_secs_f64();
+    eprintln!("[rootfs] {} tests, {} ({rootfs_secs:.1}s)", tests.len(), initrd.display());
+    let base = g.boot(initrd)?.append(format!("kckpt.timeout={}", a.test_timeout));
+    let names = selected_names(tests, a.filter.as_deref());
+    let flavor = g.kernel.flavor.name();
+    // One guest unless there are tests to share; a shard never runs empty.
+    let jobs = a.jobs.unwrap_or_else(|| shard::default_jobs_here(base.mem_mib)).min(names.len()).max(1);
+    let (hang, timeout) = (Duration::from_secs(a.hang), Duration::from_secs(a.timeout));
     let work = g.work_dir("test-vm")?;
-    let log = work.join("console.log");
-    eprintln!("[vm] accel {}, {} kernel, console log {}", boot.accel.name(), g.kernel.flavor.name(), log.display());
-    let r = vm::run(&boot, Duration::from_secs(a.hang), Duration::from_secs(a.timeout), a.verbose, &log)?;
-    let mut res = RunResult::of(r.console, r.verdict, r.secs);
-    res.accel = boot.accel.name().into();
+    let (mut res, logs) = if jobs == 1 {
+        let mut boot = base;
+        if let Some(f) = &a.filter {
+            boot = boot.append(format!("kckpt.filter={f}"));
+        }
+        let log = work.join("console.log");
+        eprintln!("[vm] accel {}, {flavor} kernel, console log {}", boot.accel.name(), log.display());
+        let r = vm::run(&boot, hang, timeout, a.verbose, &log)?;
+        let mut res = RunResult::of(r.console, r.verdict, r.secs);
+        res.timings.boot_to_first_test = vec![r.ktap_at];
+        res.boots = vec![boot];
+        (res, vec![log])
+    } else {
+        let shards = shard::assign(&names, jobs, &known_durations(flavor));
+        eprintln!("[vm] accel {}, {flavor} kernel, {} tests on {jobs} guests", base.accel.name(), names.len());
+        run_shards(&base, &names, &shards, hang, timeout, a.verbose, &work)?
+    };
+    res.timings.rootfs = rootfs_secs;
+    res.timings.total = t0.elapsed().as_secs_f64();
+    res.accel = res.boots[0].accel.name().into();
     res.kernel_key = g.kernel.key.clone();
     res.kernel_version = g.kernel.version.clone();
     let sel = Selection::of(a);
@@ -311,19 +510,23 @@ pub fn execute(g: &Guest, a: &Args, tests: &[rootfs::GuestTest]) -> Result<RunRe
         passed: res.passed,
         failed: res.outcome.failed,
         verdict: format!("{:?}", res.verdict),
-        ktap: ktap_lines(&res.console),
-        initrd: boot.initrd.display().to_string(),
+        ktap: if res.shards.is_empty() { ktap_lines(&res.console) } else { ktap_of(&res.report) },
+        initrd: res.boots[0].initrd.display().to_string(),
         full_run: sel.is_full(),
     };
     let evdir = cache::root().join("evidence");
     fs::create_dir_all(&evdir)?;
     fs::write(evdir.join(sel.evidence_name(&res.kernel_key)), serde_json::to_string_pretty(&ev)?)?;
+    if let Err(e) = record_durations(flavor, &res.report) {
+        eprintln!("[vm] test durations not recorded: {e:#}");
+    }
     if a.keep || res.outcome.code != 0 {
-        eprintln!("console log kept: {}", log.display());
+        for log in &logs {
+            eprintln!("console log kept: {}", log.display());
+        }
     } else {
         let _ = fs::remove_dir_all(&work);
     }
-    res.boot = Some(boot);
     Ok(res)
 }
 
@@ -333,7 +536,9 @@ pub fn run(sh: &Shell, a: &Args) -> Result<i32> {
     if a.shell && a.json {
         bail!("--shell and --json do not go together");
     }
+    let t0 = Instant::now();
     let mut g = Guest::new(sh, &a.guest)?;
+    let build_check = t0.elapsed().as_secs_f64();
     if let Some(k) = &a.kernel {
         g.use_bzimage(k)?;
     }
@@ -342,11 +547,19 @@ pub fn run(sh: &Shell, a: &Args) -> Result<i32> {
         let boot = g.boot(initrd)?.append(format!("kckpt.timeout={}", a.test_timeout)).append("kckpt.shell=1").interactive();
         return vm::interactive(&boot);
     }
-    let res = execute(&g, a, &tests)?;
+    let mut res = execute(&g, a, &tests)?;
+    res.timings.build_check = Some(build_check);
+    res.timings.total += build_check;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&res)?);
+        if a.timings {
+            eprint!("{}", res.timings_text());
+        }
     } else {
         print!("{}", res.text());
+        if a.timings {
+            print!("{}", res.timings_text());
+        }
     }
     Ok(res.outcome.code)
 }
@@ -408,6 +621,38 @@ mod tests {
         assert!(t.contains("# summary: traced 150 rejected\nok 1 fuzz_images\n"), "{t}");
         assert!(!t.contains("fz-begin"), "{t}");
         assert!(t.contains("# why\nnot ok 2 b\n"), "{t}");
+    }
+
+    #[test]
+    fn a_panicking_shard_is_the_runs_verdict_and_names_its_tests() {
+        let names: Vec<String> = ["a", "b", "c", "d"].map(String::from).to_vec();
+        let shards = vec![vec![0, 2], vec![1, 3]];
+        let p = "Kernel panic - not syncing: Attempted to kill init! exitcode=0x0000000b";
+        let run = |v: Verdict, c: &str| ShardRun { verdict: v, console: c.into(), secs: 1.0, ktap_at: None };
+        let runs = [
+            run(Verdict::Completed, "KTAP version 1\n1..2\nok 1 a\n# boom\nnot ok 2 c # exit status 1\n"),
+            run(Verdict::Panic(p.into()), &format!("KTAP version 1\n1..2\n{p}\n")),
+        ];
+        let r = RunResult::merged(shard::merge(&names, &shards, &runs), String::new(), 2.0);
+        assert_eq!(r.outcome, Outcome { code: 3, failed: 3 });
+        let t = r.text();
+        assert!(t.contains("ok 1 a\nnot ok 2 b # not completed: shard 2/2 kernel panic\n# boom\nnot ok 3 c # exit status 1\n"), "{t}");
+        assert!(t.contains(&format!("# VERDICT kernel panic: {p}\n")), "{t}");
+        assert!(t.contains(&format!("# VERDICT shard 2/2 (b, d): {p}; not completed: b, d\n")), "{t}");
+        assert!(!t.contains("shard 1/2 ("), "{t}");
+        assert!(t.ends_with("1 passed, 3 failed\n"), "{t}");
+        let j: serde_json::Value = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(j["shards"][1]["not_completed"][1], "d");
+        assert_eq!(ktap::parse(&ktap_of(&r.report)).tests, r.report.tests.iter().map(|t| ktap::TestResult { ms: None, ..t.clone() }).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn selection_is_inits() {
+        let t = |n: &str| rootfs::GuestTest { name: n.into(), source: "/x".into(), compile: false };
+        let tests = [t("cr_v2"), t("a-b"), t("a"), t("zz-run1-x_sh"), t("cr_sleep")];
+        assert_eq!(selected_names(&tests, None), ["a", "a-b", "cr_sleep", "cr_v2", "zz-run1-x_sh"]);
+        assert_eq!(selected_names(&tests, Some("cr_*")), ["cr_sleep", "cr_v2"]);
+        assert_eq!(selected_names(&tests, Some("a")), ["a", "a-b"]);
     }
 
     #[test]

@@ -100,6 +100,8 @@ pub struct Run {
     pub verdict: Verdict,
     pub console: String,
     pub secs: f64,
+    /// Seconds from QEMU's start to the KTAP header: boot to the first test.
+    pub ktap_at: Option<f64>,
 }
 
 /// The verdict of a run from how QEMU ended and the panic line, if any.
@@ -125,6 +127,7 @@ pub fn run(boot: &Boot, hang: Duration, timeout: Duration, echo: bool, log: &Pat
     let _ = fs::remove_file(log);
     let mut console = String::new();
     let mut panic = None;
+    let mut ktap_at = None;
     let limits = proc::Limits { hang: Some(hang), timeout: Some(timeout) };
     let end = proc::stream(duct::cmd("qemu-system-i386", &args), log, limits, |ev| {
         let proc::Event::Line(l) = ev else { return proc::Flow::Go };
@@ -133,6 +136,9 @@ pub fn run(boot: &Boot, hang: Duration, timeout: Duration, echo: bool, log: &Pat
         }
         console.push_str(l);
         console.push('\n');
+        if ktap_at.is_none() && l.starts_with("KTAP version") {
+            ktap_at = Some(start.elapsed().as_secs_f64());
+        }
         if l.contains("Kernel panic - not syncing") {
             panic = Some(l.to_string());
             return proc::Flow::StopWhenQuiet(Duration::from_secs(2));
@@ -140,7 +146,7 @@ pub fn run(boot: &Boot, hang: Duration, timeout: Duration, echo: bool, log: &Pat
         proc::Flow::Go
     })
     .context("running qemu-system-i386")?;
-    Ok(Run { verdict: verdict_of(&end, panic), console, secs: start.elapsed().as_secs_f64() })
+    Ok(Run { verdict: verdict_of(&end, panic), console, secs: start.elapsed().as_secs_f64(), ktap_at })
 }
 
 /// Interactive boot (`--shell`): the console is the terminal. (std's
