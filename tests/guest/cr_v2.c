@@ -3,7 +3,8 @@
  * cr_v2: what format version 2 saves, through cr -p in both modes. The
  * kernel-mode image (checkpoint() injected) and the --userspace one of
  * /bin/owner are the same state (cr --compare), both 0700 whatever the
- * umask, the original keeps all it had (its pipe's unread bytes too), and
+ * umask, the original keeps all it had (its pipe's unread bytes too), a
+ * memfd is saved as an unlinked file in both modes, and
  * each image restarts through binfmt_cr and through cr -r --userspace
  * with everything back (owner's own check). An eventfd makes both modes
  * refuse with an error naming it, leave no image and the target running.

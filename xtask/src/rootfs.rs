@@ -119,6 +119,7 @@ const MARKERS: &[(&str, &str, &str)] = &[
     ("short_write", "kernel/checkpoint.c", "so that the caller sees why it stopped"),
     ("attrs", "fs/binfmt_cr.c", "cr_restore_attrs"),
     ("shared_file", "fs/binfmt_cr.c", "cr_open_mapped"),
+    ("memfd_unlinked", "kernel/checkpoint.c", "return ckpt_file_reopens(file) ? KCKPT_FD_PATH :"),
     ("format_v2", "include/uapi/linux/kckpt.h", "KCKPT_VERSION\t\t2"),
     ("rlimits", "fs/binfmt_cr.c", "cr_check_rlimits"),
     ("image_0700", "kernel/checkpoint.c", "vfs_fchmod"),

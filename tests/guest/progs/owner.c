@@ -4,7 +4,7 @@
  * modes: a MAP_SHARED|MAP_ANONYMOUS page and a shared /dev/zero page, a
  * pipe to itself (capacity 128 KiB, O_NONBLOCK write end, unread bytes),
  * a file unlinked while open (mode 0640, position 4), /dev/null
- * (close-on-exec) and a directory open, RLIMIT_NOFILE soft 200 and
+ * (close-on-exec) and a directory open, a memfd (contents, position 2), RLIMIT_NOFILE soft 200 and
  * RLIMIT_CORE hard 1000000, umask 0777. "-e" also holds an eventfd,
  * which no checkpoint can represent. Prints "ready"; on each "c" read
  * from stdin it checks all of that without changing it (a child forked
@@ -24,7 +24,7 @@
 
 #define TMP "/tmp/owner.unlinked"
 static char *shm, *zero;
-static int pr, pw, uf, nullfd, dirfd;
+static int pr, pw, uf, nullfd, dirfd, mfd;
 
 static int check(void)
 {
@@ -66,6 +66,10 @@ static int check(void)
 		bad |= 64;
 	if (fstat(dirfd, &st) || !S_ISDIR(st.st_mode) || fcntl(dirfd, F_GETFD) != 0)
 		bad |= 64;
+	n = pread(mfd, buf, sizeof(buf) - 1, 0);
+	buf[n > 0 ? n : 0] = 0;
+	if (strcmp(buf, "memfd data") || lseek(mfd, 0, SEEK_CUR) != 2)
+		bad |= 512;
 	getrlimit(RLIMIT_NOFILE, &rl);
 	if (rl.rlim_cur != 200)
 		bad |= 128;
@@ -107,6 +111,9 @@ int main(int argc, char **argv)
 	unlink(TMP);
 	nullfd = open("/dev/null", O_WRONLY | O_CLOEXEC);
 	dirfd = open("/tmp", O_RDONLY | O_DIRECTORY);
+	mfd = memfd_create("owner", 0);
+	if (mfd < 0 || write(mfd, "memfd data", 10) != 10 || lseek(mfd, 2, SEEK_SET) != 2)
+		return 1;
 	getrlimit(RLIMIT_NOFILE, &rl);
 	rl.rlim_cur = 200;
 	setrlimit(RLIMIT_NOFILE, &rl);
