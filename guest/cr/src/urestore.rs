@@ -189,30 +189,40 @@ fn overlaps(a: u32, b: u32, c: u32, d: u32) -> bool {
     a < d && c < b
 }
 
-/// Hard limits the image raises above ours are raised now, before the
-/// point of no return: prlimit(2) refuses without CAP_SYS_RESOURCE (or
-/// above fs.nr_open), and that is a clean error, as binfmt_cr's ENOEXEC.
-fn raise_hard_limits(want: &[Rlimit]) -> Result<()> {
+/// The image's limits as this restart can install them, as binfmt_cr
+/// takes them: a hard limit above ours is raised now, before the point
+/// of no return, if prlimit(2) lets us (CAP_SYS_RESOURCE); otherwise it
+/// is lowered to ours (RLIMIT_NOFILE's also to fs.nr_open), the soft
+/// limit with it: a restart never raises what its caller could not.
+fn fit_rlimits(want: &[Rlimit]) -> Result<Vec<Rlimit>> {
+    let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open").ok().and_then(|s| s.trim().parse::<u64>().ok());
+    let mut out = Vec::with_capacity(want.len());
     for (r, w) in want.iter().enumerate() {
         let mut cur = libc::rlimit64 { rlim_cur: 0, rlim_max: 0 };
         // SAFETY: no new limit; `cur` is live for the call.
         if unsafe { libc::prlimit64(0, r as _, std::ptr::null(), &mut cur) } < 0 {
             return Err(CrError::last_os(format!("getrlimit {}", RLIMIT_NAMES[r])));
         }
-        if w.max <= cur.rlim_max {
-            continue;
+        let mut max = w.max;
+        if r == RLIMIT_NOFILE {
+            max = max.min(nr_open.unwrap_or(max));
         }
-        let new = libc::rlimit64 { rlim_cur: cur.rlim_cur, rlim_max: w.max };
-        // SAFETY: `new` is live for the call.
-        if unsafe { libc::prlimit64(0, r as _, &new, std::ptr::null_mut()) } < 0 {
-            let e = std::io::Error::last_os_error();
-            return Err(CrError::NotPermitted(format!(
-                "the image's {} hard limit {} is above ours ({}): {e}",
-                RLIMIT_NAMES[r], w.max, cur.rlim_max
-            )));
+        if max > cur.rlim_max {
+            let new = libc::rlimit64 { rlim_cur: cur.rlim_cur, rlim_max: max };
+            // SAFETY: `new` is live for the call.
+            if unsafe { libc::prlimit64(0, r as _, &new, std::ptr::null_mut()) } < 0 {
+                max = cur.rlim_max;
+            }
         }
+        out.push(clamped(w, max));
     }
-    Ok(())
+    Ok(out)
+}
+
+/// `w` with its hard limit lowered to `max` if above, the soft one with it.
+fn clamped(w: &Rlimit, max: u64) -> Rlimit {
+    let max = w.max.min(max);
+    Rlimit { cur: w.cur.min(max), max }
 }
 
 /// An i386 `stack_t` for sigaltstack(2): u32 ss_sp, i32 ss_flags, u32 ss_size.
@@ -304,7 +314,7 @@ fn child(img: &Image, f: &std::fs::File, pipe_w: i32) -> Result<std::convert::In
         let pf = img.segments[i].flags;
         mapped[i] = Some(crate::umapped::open_mapped(path, pf & PF_W != 0, pf & PF_X != 0, pipe_fd + 1)?);
     }
-    raise_hard_limits(&st.rlimits)?;
+    let rlimits = fit_rlimits(&st.rlimits)?;
     for (k, a) in st.sigactions.iter().enumerate() {
         let sig = k as u32 + 1;
         if sig == libc::SIGKILL as u32 || sig == libc::SIGSTOP as u32 {
@@ -407,7 +417,7 @@ fn child(img: &Image, f: &std::fs::File, pipe_w: i32) -> Result<std::convert::In
     let mask = d.put(&st.sigblocked.to_le_bytes(), 4);
     let at = &st.attrs;
     let altstack = d.put(&stack_t(at.ss_sp, at.ss_size, at.ss_flags), 4);
-    let rlim_at: Vec<u32> = st.rlimits.iter().map(|l| d.put(&[l.cur.to_le_bytes(), l.max.to_le_bytes()].concat(), 8)).collect();
+    let rlim_at: Vec<u32> = rlimits.iter().map(|l| d.put(&[l.cur.to_le_bytes(), l.max.to_le_bytes()].concat(), 8)).collect();
     let mut auxv = Vec::new();
     for &(k, v) in &img.auxv {
         auxv.extend_from_slice(&k.to_le_bytes());
@@ -609,6 +619,16 @@ mod tests {
         assert_eq!(stack_t(0, 0, SS_DISABLE), [0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0]);
         // what the kernel writes back for it is what the checkpoint stores
         assert_eq!(crate::uckpt::stored_altstack(&b), (0x0804_d000, 0x4000, SS_AUTODISARM));
+    }
+
+    #[test]
+    fn limits_are_only_ever_lowered() {
+        let inf = u64::MAX;
+        let w = Rlimit { cur: 1024, max: 4096 };
+        assert_eq!(clamped(&w, 64), Rlimit { cur: 64, max: 64 });
+        assert_eq!(clamped(&w, 2048), Rlimit { cur: 1024, max: 2048 });
+        assert_eq!(clamped(&w, inf), w, "never raised");
+        assert_eq!(clamped(&Rlimit { cur: inf, max: inf }, 3928), Rlimit { cur: 3928, max: 3928 });
     }
 
     #[test]
