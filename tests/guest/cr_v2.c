@@ -10,33 +10,12 @@
  * refuse with an error naming it, leave no image and the target running.
  */
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include "guest.h"
-
-static int checks(struct child *c)
-{
-	char line[64];
-
-	return write(c->in, "c", 1) == 1 && expect_line(c, "check", line, sizeof(line), 10000) &&
-	       !strcmp(line, "check 0");
-}
-
-static int cr_p(int pid, const char *img, int user)
-{
-	char p[16];
-
-	snprintf(p, sizeof(p), "%d", pid);
-	/* in read(0), where the other mode's image caught it too */
-	wait_in_syscall(pid, SYS_read);
-	if (user)
-		return run((char *[]){ "/bin/cr", "-p", p, "--userspace", "-f", (char *)img, NULL });
-	return run((char *[]){ "/bin/cr", "-p", p, "-f", (char *)img, NULL });
-}
+#include "crpair.h"
 
 int main(void)
 {
-	const char *imgs[2] = { "k2.kckpt", "u2.kckpt" };
-	struct child c, r;
+	const char *const imgs[2] = { "k2.kckpt", "u2.kckpt" };
+	struct child c;
 	struct stat st;
 	char line[64];
 	int rc;
@@ -45,7 +24,7 @@ int main(void)
 	unlink(imgs[1]);
 	spawn(&c, (char *[]){ "/bin/owner", NULL }, 1);
 	check(read_line(&c, line, sizeof(line), 5000) && !strcmp(line, "ready"), "owner: \"%s\"", line);
-	check(checks(&c), "the original has it all before the checkpoint");
+	check(self_check(&c), "the original has it all before the checkpoint");
 	umask(0777);
 	for (int u = 0; u < 2; u++) {
 		rc = cr_p(c.pid, imgs[u], u);
@@ -56,34 +35,17 @@ int main(void)
 	umask(022);
 	rc = run((char *[]){ "/bin/cr", "--compare", (char *)imgs[0], (char *)imgs[1], NULL });
 	check(rc == 0, "cr --compare kernel-mode and userspace images: exit %d", rc);
-	check(checks(&c), "the original still has it all (pipe bytes not consumed)");
+	check(self_check(&c), "the original still has it all (pipe bytes not consumed)");
 	reap(&c);
 
-	for (int i = 0; i < 4; i++) {
-		const char *img = imgs[i & 1];
-
-		if (i & 2) {
-			char path[32];
-
-			snprintf(path, sizeof(path), "./%s", img);
-			spawn(&r, (char *[]){ path, NULL }, 1);
-		} else {
-			spawn(&r, (char *[]){ "/bin/cr", "-r", "--userspace", "-f", (char *)img, NULL }, 1);
-		}
-		check(checks(&r), "%s %s: all back", i & 2 ? "binfmt_cr" : "cr -r --userspace", img);
-		reap(&r);
-	}
+	restart_both_ways(imgs, "all back");
 
 	unlink(imgs[0]);
 	unlink(imgs[1]);
 	spawn(&c, (char *[]){ "/bin/owner", "-e", NULL }, 1);
 	check(read_line(&c, line, sizeof(line), 5000) && !strcmp(line, "ready"), "owner -e: \"%s\"", line);
-	for (int u = 0; u < 2; u++) {
-		rc = cr_p(c.pid, imgs[u], u);
-		check(rc == 1 && access(imgs[u], F_OK), "eventfd: cr -p%s refuses (exit %d), no image",
-		      u ? " --userspace" : "", rc);
-	}
-	check(checks(&c), "the refused target runs on unharmed");
+	refused_both_ways(c.pid, imgs, 1, "eventfd");
+	check(self_check(&c), "the refused target runs on unharmed");
 	reap(&c);
 	return failures ? 1 : 0;
 }

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The shape the cr_* tests of a self-checking program share: the program
+ * (tests/guest/progs) prints "ready", answers each "c" on stdin with
+ * "check MASK" (0: all there) and waits in read(0) otherwise. It is
+ * checkpointed by cr -p in kernel mode and in --userspace mode, the two
+ * images compared, and each restarted through binfmt_cr and through
+ * cr -r --userspace.
+ */
+#ifndef KCKPT_CRPAIR_H
+#define KCKPT_CRPAIR_H
+
+#include <sys/syscall.h>
+#include "guest.h"
+
+/* Ask @c to check itself: 1 if it answers "check 0"; says what it did. */
+static __attribute__((unused)) int self_check(struct child *c)
+{
+	char line[64] = "";
+
+	if (write(c->in, "c", 1) == 1 && expect_line(c, "check", line, sizeof(line), 60000) &&
+	    !strcmp(line, "check 0"))
+		return 1;
+	printf("# got \"%s\"\n", line);
+	return 0;
+}
+
+/*
+ * cr -p @pid -f @img, in --userspace mode if @user, once @pid sleeps in
+ * read(0): where the other mode's image caught it too, not on its way
+ * back in (cr --compare would see other registers). cr's exit status.
+ */
+static __attribute__((unused)) int cr_p(pid_t pid, const char *img, int user)
+{
+	char p[16];
+
+	snprintf(p, sizeof(p), "%d", (int)pid);
+	wait_in_syscall(pid, SYS_read);
+	if (user)
+		return run((char *[]){ "/bin/cr", "-p", p, "--userspace", "-f", (char *)img, NULL });
+	return run((char *[]){ "/bin/cr", "-p", p, "-f", (char *)img, NULL });
+}
+
+/*
+ * Restart each of the two images @imgs through cr -r --userspace and
+ * through binfmt_cr, and have every restarted process check itself.
+ */
+static __attribute__((unused)) void restart_both_ways(const char *const imgs[2], const char *what)
+{
+	struct child r;
+
+	for (int i = 0; i < 4; i++) {
+		const char *img = imgs[i & 1];
+		char path[64];
+
+		snprintf(path, sizeof(path), "./%s", img);
+		if (i & 2)
+			spawn(&r, (char *[]){ path, NULL }, 1);
+		else
+			spawn(&r, (char *[]){ "/bin/cr", "-r", "--userspace", "-f", (char *)img, NULL }, 1);
+		check(self_check(&r), "%s %s: %s", i & 2 ? "binfmt_cr" : "cr -r --userspace", img, what);
+		reap(&r);
+	}
+}
+
+/* Both modes refuse to checkpoint @pid (cr exits @code) and leave no image */
+static __attribute__((unused)) void refused_both_ways(pid_t pid, const char *const imgs[2], int code,
+						       const char *why)
+{
+	for (int u = 0; u < 2; u++) {
+		int rc = cr_p(pid, imgs[u], u);
+
+		check(rc == code && access(imgs[u], F_OK), "%s: cr -p%s refuses (exit %d), no image", why,
+		      u ? " --userspace" : "", rc);
+	}
+}
+
+#endif /* KCKPT_CRPAIR_H */
