@@ -7,7 +7,7 @@
  * answer; a running counter resumes counting from its checkpoint; the
  * kernel restart (binfmt_cr) of the same images is checked alike.
  */
-#include "guest.h"
+#include "crpair.h"
 
 static int state_of(struct child *c, char *line, size_t n)
 {
@@ -38,14 +38,7 @@ int main(void)
 		const char *img = i & 1 ? "u.kckpt" : "k.kckpt";
 		const char *how = i & 2 ? "binfmt_cr" : "cr -r --userspace";
 
-		if (i & 2) {
-			char path[32];
-
-			snprintf(path, sizeof(path), "./%s", img);
-			spawn(&r, (char *[]){ path, NULL }, 1);
-		} else {
-			spawn(&r, (char *[]){ "/bin/cr", "-r", "--userspace", "-f", (char *)img, NULL }, 1);
-		}
+		spawn_restart(&r, img, i & 2);
 		check(state_of(&r, line, sizeof(line)) && !strcmp(line, want), "%s %s: \"%s\"", how, img, line);
 		/* every byte read counts: "s" before the checkpoint, "s", "x" */
 		check(write(r.in, "x", 1) == 1 && read_line(&r, line, sizeof(line), 5000) && !strcmp(line, "tick 3"),

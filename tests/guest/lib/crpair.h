@@ -41,6 +41,18 @@ static __attribute__((unused)) int cr_p(pid_t pid, const char *img, int user)
 	return run((char *[]){ "/bin/cr", "-p", p, "-f", (char *)img, NULL });
 }
 
+/* Restart @img (in the cwd) into @r: executed (binfmt_cr) or by cr -r --userspace */
+static __attribute__((unused)) void spawn_restart(struct child *r, const char *img, int binfmt)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "./%s", img);
+	if (binfmt)
+		spawn(r, (char *[]){ path, NULL }, 1);
+	else
+		spawn(r, (char *[]){ "/bin/cr", "-r", "--userspace", "-f", (char *)img, NULL }, 1);
+}
+
 /*
  * Restart each of the two images @imgs through cr -r --userspace and
  * through binfmt_cr, and have every restarted process check itself.
@@ -51,13 +63,8 @@ static __attribute__((unused)) void restart_both_ways(const char *const imgs[2],
 
 	for (int i = 0; i < 4; i++) {
 		const char *img = imgs[i & 1];
-		char path[64];
 
-		snprintf(path, sizeof(path), "./%s", img);
-		if (i & 2)
-			spawn(&r, (char *[]){ path, NULL }, 1);
-		else
-			spawn(&r, (char *[]){ "/bin/cr", "-r", "--userspace", "-f", (char *)img, NULL }, 1);
+		spawn_restart(&r, img, i & 2);
 		check(self_check(&r), "%s %s: %s", i & 2 ? "binfmt_cr" : "cr -r --userspace", img, what);
 		reap(&r);
 	}
