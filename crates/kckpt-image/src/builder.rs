@@ -81,6 +81,9 @@ impl Builder {
                 cwd: b"/".to_vec(),
             },
             segments: Vec::new(),
+            xstate: None,
+            sigpending: None,
+            itimers: None,
             extra_notes: Vec::new(),
             notes: Vec::new(),
         };

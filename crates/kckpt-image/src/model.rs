@@ -424,6 +424,12 @@ pub struct Image {
     pub tls: [UserDesc; 3],
     pub state: KckptState,
     pub segments: Vec<Segment>,
+    /// `NT_386_XSTATE`, if the image has it (`extras` bit `KCKPT_EXTRA_XSTATE`).
+    pub xstate: Option<crate::Xstate>,
+    /// `NT_KCKPT_SIGPENDING` (`KCKPT_EXTRA_SIGPENDING`).
+    pub sigpending: Option<crate::SigPending>,
+    /// `NT_KCKPT_ITIMERS`: real, virtual, prof (`KCKPT_EXTRA_ITIMERS`).
+    pub itimers: Option<[crate::Itimerval; 3]>,
     pub extra_notes: Vec<RawNote>,
     /// Layout: note locations in the order written.
     pub notes: Vec<NoteLoc>,

@@ -142,6 +142,9 @@ fn parse_parts(prefix: &[u8], file_len: u64, lim: &Limits) -> Result<Image> {
         tls: parse_tls(tls.desc)?,
         state,
         segments,
+        xstate: None,
+        sigpending: None,
+        itimers: None,
         extra_notes: extra
             .into_iter()
             .map(|n| RawNote { name: n.name.to_vec(), ntype: n.ntype, desc: n.desc.to_vec() })
