@@ -154,3 +154,85 @@ pub struct Itimerval {
 
 /// `ITIMER_REAL`, `ITIMER_VIRTUAL`, `ITIMER_PROF`: `NT_KCKPT_ITIMERS` order.
 pub const ITIMER_NAMES: [&str; 3] = ["ITIMER_REAL", "ITIMER_VIRTUAL", "ITIMER_PROF"];
+
+mod itimers;
+mod sigpending;
+mod xstate;
+
+use crate::model::{Image, NoteLoc};
+use crate::parse::{FoundNote, Limits};
+use crate::Error;
+
+/// The optional notes in the order they follow `NT_KCKPT_STATE`:
+/// (name with NUL, type, label, `extras` bit).
+pub(crate) const OPTIONAL: [(&[u8], u32, &str, u32); 3] = [
+    (b"LINUX\0", NT_386_XSTATE, "LINUX/NT_386_XSTATE", KCKPT_EXTRA_XSTATE),
+    (b"KCKPT\0", NT_KCKPT_SIGPENDING, "KCKPT/NT_KCKPT_SIGPENDING", KCKPT_EXTRA_SIGPENDING),
+    (b"KCKPT\0", NT_KCKPT_ITIMERS, "KCKPT/NT_KCKPT_ITIMERS", KCKPT_EXTRA_ITIMERS),
+];
+
+/// The decoded optional records and their note locations, in [`OPTIONAL`] order.
+#[derive(Default)]
+pub(crate) struct Extras {
+    pub xstate: Option<Xstate>,
+    pub sigpending: Option<SigPending>,
+    pub itimers: Option<[Itimerval; 3]>,
+    pub locs: Vec<NoteLoc>,
+}
+
+/// Move the optional notes out of `rest` (the notes that are not required),
+/// check each is present exactly once when its bit of `extras` is set and
+/// absent otherwise, and decode them. `extras` has no unknown bits here
+/// (`read_attrs` refused them).
+pub(crate) fn take(rest: &mut Vec<FoundNote<'_>>, extras: u32, lim: &Limits) -> Result<Extras, Error> {
+    let mut out = Extras::default();
+    for (k, &(name, ntype, note, bit)) in OPTIONAL.iter().enumerate() {
+        let is = |n: &FoundNote<'_>| n.name == name && n.ntype == ntype;
+        let found: Vec<FoundNote<'_>> = rest.iter().filter(|n| is(n)).cloned().collect();
+        rest.retain(|n| !is(n));
+        let n = match (found.as_slice(), extras & bit != 0) {
+            ([], false) => continue,
+            ([], true) => return Err(Error::ExtraNoteMissing { note, bit }),
+            ([_], false) => return Err(Error::ExtraNoteUnflagged { note, bit }),
+            ([n], true) => n,
+            _ => return Err(Error::DuplicateNote { note }),
+        };
+        match k {
+            0 => out.xstate = Some(xstate::parse(n.desc, lim)?),
+            1 => out.sigpending = Some(sigpending::parse(n.desc)?),
+            _ => out.itimers = Some(itimers::parse(n.desc)?),
+        }
+        out.locs.push(n.loc.clone());
+    }
+    Ok(out)
+}
+
+impl Image {
+    /// `kckpt_attrs.extras` as written: the bits of the records present.
+    pub fn extras(&self) -> u32 {
+        let bit = |on: bool, b: u32| if on { b } else { 0 };
+        bit(self.xstate.is_some(), KCKPT_EXTRA_XSTATE)
+            | bit(self.sigpending.is_some(), KCKPT_EXTRA_SIGPENDING)
+            | bit(self.itimers.is_some(), KCKPT_EXTRA_ITIMERS)
+    }
+
+    /// The optional notes to write after `NT_KCKPT_STATE`, in order:
+    /// (name without NUL, type, descriptor).
+    pub(crate) fn optional_notes(&self) -> Vec<(Vec<u8>, u32, Vec<u8>)> {
+        let note = |k: usize, d: Vec<u8>| {
+            let (name, ntype, _, _) = OPTIONAL[k];
+            (name.strip_suffix(b"\0").unwrap_or(name).to_vec(), ntype, d)
+        };
+        let mut v = Vec::new();
+        if let Some(x) = &self.xstate {
+            v.push(note(0, x.0.clone()));
+        }
+        if let Some(p) = &self.sigpending {
+            v.push(note(1, sigpending::encode(p)));
+        }
+        if let Some(t) = &self.itimers {
+            v.push(note(2, itimers::encode(t)));
+        }
+        v
+    }
+}
