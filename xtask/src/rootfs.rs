@@ -130,6 +130,7 @@ const MARKERS: &[(&str, &str, &str)] = &[
     ("many_vmas", "include/uapi/linux/kckpt.h", "KCKPT_MAX_VMAS\t\t65530"),
     // Placeholders: the function each patch adds to the loader.
     ("xstate", "fs/binfmt_cr.c", "cr_load_xstate"),
+    ("sigpending", "fs/binfmt_cr.c", "cr_queue_signals"),
 ];
 
 /// What the kernel tree under test offers the guest tests.
