@@ -131,6 +131,7 @@ const MARKERS: &[(&str, &str, &str)] = &[
     // Placeholders: the function each patch adds to the loader.
     ("xstate", "fs/binfmt_cr.c", "cr_load_xstate"),
     ("sigpending", "fs/binfmt_cr.c", "cr_queue_signals"),
+    ("itimers", "fs/binfmt_cr.c", "cr_set_itimers"),
 ];
 
 /// What the kernel tree under test offers the guest tests.
