@@ -4,7 +4,7 @@
  * A child loads patterns into ymm0..ymm7 and calls checkpoint() through a
  * raw int $0x80 (no libc in between to clobber them): the original gets
  * 0, the executed image 1, and both find all 256 bits of every register
- * as they were right after the call. The image has one NT_386_XSTATE
+ * as they were right after the call. The image has one NT_X86_XSTATE
  * note (extras bit 1) with the pattern. Skipped on a CPU without AVX.
  */
 #include "guest.h"
@@ -50,7 +50,7 @@ int main(void)
 		return 1;
 	}
 	r = xs_image_check(IMG, ROUND);
-	check(r == 0, "NT_386_XSTATE holds ymm0..7 (%#x)", r);
+	check(r == 0, "NT_X86_XSTATE holds ymm0..7 (%#x)", r);
 	chmod(IMG, 0755);
 	r = exec_image(IMG, 0);
 	check(r == 1002, "the executed image gets 1 and ymm0..7 back, upper halves too (result %d)", r);

@@ -2,7 +2,7 @@
 /*
  * cr_xstate: the whole XSAVE state through cr -p in both modes. /bin/xstate
  * sleeps in read(0) with patterns in ymm0..ymm7 (not only their xmm
- * halves); both images carry them in one NT_386_XSTATE note (extras bit
+ * halves); both images carry them in one NT_X86_XSTATE note (extras bit
  * 1, standard layout, AVX in xfeatures), are the same state (cr
  * --compare), the original keeps its registers, and each image restarts
  * through binfmt_cr and through cr -r --userspace with all 256 bits of
@@ -33,7 +33,7 @@ int main(void)
 		rc = cr_p(c.pid, imgs[u], u);
 		check(rc == 0, "cr -p%s: exit %d", u ? " --userspace" : "", rc);
 		rc = xs_image_check(imgs[u], 1);
-		check(rc == 0, "%s: NT_386_XSTATE holds ymm0..7 (%#x)", imgs[u], rc);
+		check(rc == 0, "%s: NT_X86_XSTATE holds ymm0..7 (%#x)", imgs[u], rc);
 	}
 	rc = run((char *[]){ "/bin/cr", "--compare", (char *)imgs[0], (char *)imgs[1], NULL });
 	check(rc == 0, "cr --compare kernel-mode and userspace images: exit %d", rc);

@@ -394,7 +394,7 @@ fn m_notes(w: &mut Work, r: &mut Rng) {
         2 => {
             // another required type: a duplicate and a missing note
             let v = r.pick(&[
-                NT_PRSTATUS, NT_PRFPREG, NT_PRPSINFO, NT_AUXV, NT_FILE, NT_PRXFPREG, NT_386_TLS, NT_386_XSTATE,
+                NT_PRSTATUS, NT_PRFPREG, NT_PRPSINFO, NT_AUXV, NT_FILE, NT_PRXFPREG, NT_386_TLS, NT_X86_XSTATE,
                 NT_KCKPT_SIGPENDING, NT_KCKPT_ITIMERS, 0x1234,
             ]);
             w.put32(n.offset + 8, v);

@@ -132,7 +132,7 @@ const MARKERS: &[(&str, &str, &str)] = &[
     ("xstate", "fs/binfmt_cr.c", "cr_load_xstate"),
     ("sigpending", "fs/binfmt_cr.c", "cr_queue_signals"),
     ("itimers", "fs/binfmt_cr.c", "cr_set_itimers"),
-    ("eventfd", "fs/binfmt_cr.c", "cr_make_eventfd"),
+    ("eventfd", "fs/binfmt_cr.c", "cr_open_eventfd"),
 ];
 
 /// What the kernel tree under test offers the guest tests.

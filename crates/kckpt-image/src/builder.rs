@@ -180,7 +180,7 @@ impl Builder {
         self.fd_record(Fd { fd, flags, pos: count, mode, kind: FD_EVENTFD, id, path: Vec::new(), data: Vec::new() })
     }
 
-    /// The XSAVE area (`NT_386_XSTATE`); see [`Xstate::new`].
+    /// The XSAVE area (`NT_X86_XSTATE`); see [`Xstate::new`].
     pub fn xstate(mut self, x: Xstate) -> Self {
         self.img.xstate = Some(x);
         self

@@ -171,20 +171,20 @@ pub enum Error {
     ExtraNoteMissing { note: &'static str, bit: u32 },
     /// The image has an optional note whose `extras` `bit` is clear.
     ExtraNoteUnflagged { note: &'static str, bit: u32 },
-    /// `NT_386_XSTATE` descsz below 576, above 8192 or not a multiple of 4.
+    /// `NT_X86_XSTATE` descsz below 576, above 8192 or not a multiple of 4.
     XstateSize { descsz: u32 },
-    /// `NT_386_XSTATE`: `sw_reserved.magic1` (at 464) is not `FP_XSTATE_MAGIC1`.
+    /// `NT_X86_XSTATE`: `sw_reserved.magic1` (at 464) is not `FP_XSTATE_MAGIC1`.
     XstateMagic { value: u32 },
-    /// `NT_386_XSTATE`: `sw_reserved.xstate_size` (at 480) differs from descsz.
+    /// `NT_X86_XSTATE`: `sw_reserved.xstate_size` (at 480) differs from descsz.
     XstateSwSize { xstate_size: u32, descsz: u32 },
-    /// `NT_386_XSTATE`: header `xcomp_bv` (at 520) is not 0 (compacted format).
+    /// `NT_X86_XSTATE`: header `xcomp_bv` (at 520) is not 0 (compacted format).
     XstateCompacted { xcomp_bv: u64 },
-    /// `NT_386_XSTATE`: XSAVE header reserved byte `at` (528..576) is not 0.
+    /// `NT_X86_XSTATE`: XSAVE header reserved byte `at` (528..576) is not 0.
     XstateHeaderReserved { at: usize, byte: u8 },
-    /// `NT_386_XSTATE`: header `xfeatures` has components the producer's
+    /// `NT_X86_XSTATE`: header `xfeatures` has components the producer's
     /// XCR0 (`sw_reserved.xfeatures`) does not enable.
     XstateFeatures { xfeatures: u64, xcr0: u64 },
-    /// `NT_386_XSTATE`: MXCSR has bits the CPU refuses.
+    /// `NT_X86_XSTATE`: MXCSR has bits the CPU refuses.
     XstateMxcsr { value: u32 },
     /// `NT_KCKPT_SIGPENDING` shorter than its 8-byte header.
     SigpendingShort { descsz: u32 },
@@ -462,30 +462,30 @@ impl fmt::Display for Error {
             }
             XstateSize { descsz } => write!(
                 f,
-                "NT_386_XSTATE: descsz {descsz} not a multiple of 4 in {}..={}",
+                "NT_X86_XSTATE: descsz {descsz} not a multiple of 4 in {}..={}",
                 crate::consts::XSTATE_MIN_SIZE,
                 crate::consts::XSTATE_MAX_SIZE
             ),
             XstateMagic { value } => write!(
                 f,
-                "NT_386_XSTATE: sw_reserved magic1 {value:#x}, must be {:#x}",
+                "NT_X86_XSTATE: sw_reserved magic1 {value:#x}, must be {:#x}",
                 crate::consts::FP_XSTATE_MAGIC1
             ),
             XstateSwSize { xstate_size, descsz } => {
-                write!(f, "NT_386_XSTATE: sw_reserved xstate_size {xstate_size} != descsz {descsz}")
+                write!(f, "NT_X86_XSTATE: sw_reserved xstate_size {xstate_size} != descsz {descsz}")
             }
             XstateCompacted { xcomp_bv } => {
-                write!(f, "NT_386_XSTATE: xcomp_bv {xcomp_bv:#x}, must be 0 (standard format)")
+                write!(f, "NT_X86_XSTATE: xcomp_bv {xcomp_bv:#x}, must be 0 (standard format)")
             }
             XstateHeaderReserved { at, byte } => {
-                write!(f, "NT_386_XSTATE: XSAVE header reserved byte at {at} is {byte:#x}, must be 0")
+                write!(f, "NT_X86_XSTATE: XSAVE header reserved byte at {at} is {byte:#x}, must be 0")
             }
             XstateFeatures { xfeatures, xcr0 } => write!(
                 f,
-                "NT_386_XSTATE: header xfeatures {xfeatures:#x} has components {:#x} outside the producer's xfeatures {xcr0:#x}",
+                "NT_X86_XSTATE: header xfeatures {xfeatures:#x} has components {:#x} outside the producer's xfeatures {xcr0:#x}",
                 xfeatures & !xcr0
             ),
-            XstateMxcsr { value } => write!(f, "NT_386_XSTATE: mxcsr {value:#x} has reserved bits"),
+            XstateMxcsr { value } => write!(f, "NT_X86_XSTATE: mxcsr {value:#x} has reserved bits"),
             SigpendingShort { descsz } => {
                 write!(f, "NT_KCKPT_SIGPENDING: descsz {descsz} shorter than its 8-byte header")
             }

@@ -70,7 +70,7 @@ pub mod consts {
     pub const NT_386_TLS: u32 = 0x200;
     pub const NT_KCKPT_STATE: u32 = 1;
     /// `LINUX` note: the XSAVE area (optional, `KCKPT_EXTRA_XSTATE`).
-    pub const NT_386_XSTATE: u32 = 0x202;
+    pub const NT_X86_XSTATE: u32 = 0x202;
     /// `KCKPT` note: pending signals (optional, `KCKPT_EXTRA_SIGPENDING`).
     pub const NT_KCKPT_SIGPENDING: u32 = 2;
     /// `KCKPT` note: interval timers (optional, `KCKPT_EXTRA_ITIMERS`).
@@ -80,7 +80,7 @@ pub mod consts {
     pub const KCKPT_EXTRA_SIGPENDING: u32 = 2;
     pub const KCKPT_EXTRA_ITIMERS: u32 = 4;
     pub const KCKPT_EXTRAS_KNOWN: u32 = KCKPT_EXTRA_XSTATE | KCKPT_EXTRA_SIGPENDING | KCKPT_EXTRA_ITIMERS;
-    /// Bounds of `NT_386_XSTATE`'s descsz (legacy area + header; a page pair).
+    /// Bounds of `NT_X86_XSTATE`'s descsz (legacy area + header; a page pair).
     pub const XSTATE_MIN_SIZE: usize = 576;
     pub const XSTATE_MAX_SIZE: usize = 8192;
     /// `struct _fpx_sw_bytes` in the legacy area's `sw_reserved`.

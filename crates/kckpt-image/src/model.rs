@@ -426,7 +426,7 @@ pub struct Image {
     pub tls: [UserDesc; 3],
     pub state: KckptState,
     pub segments: Vec<Segment>,
-    /// `NT_386_XSTATE`, if the image has it (`extras` bit `KCKPT_EXTRA_XSTATE`).
+    /// `NT_X86_XSTATE`, if the image has it (`extras` bit `KCKPT_EXTRA_XSTATE`).
     pub xstate: Option<crate::Xstate>,
     /// `NT_KCKPT_SIGPENDING` (`KCKPT_EXTRA_SIGPENDING`).
     pub sigpending: Option<crate::SigPending>,

@@ -119,7 +119,7 @@ impl Image {
                 }
             }
             ("KCKPT", NT_KCKPT_STATE) => self.kckpt_fields(v, d),
-            ("LINUX", NT_386_XSTATE) => xstate_fields(v, d),
+            ("LINUX", NT_X86_XSTATE) => xstate_fields(v, d),
             ("KCKPT", NT_KCKPT_SIGPENDING) => self.sigpending_fields(v, d),
             ("KCKPT", NT_KCKPT_ITIMERS) => itimer_fields(v, d),
             _ => {}

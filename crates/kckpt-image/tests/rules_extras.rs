@@ -1,5 +1,5 @@
 //! `kckpt_attrs.extras` and its notes: bit <=> note, and the rules of
-//! NT_386_XSTATE, NT_KCKPT_SIGPENDING and NT_KCKPT_ITIMERS; one broken
+//! NT_X86_XSTATE, NT_KCKPT_SIGPENDING and NT_KCKPT_ITIMERS; one broken
 //! image per rule, rejected with the error naming it, and the edge values
 //! accepted. (Eventfd records: rules_eventfd.rs.)
 mod common;
@@ -45,7 +45,7 @@ fn raw_note(name: &[u8], ntype: u32, desc: Vec<u8>, bits: u32) -> R {
 }
 
 fn xstate_raw(desc: Vec<u8>) -> R {
-    raw_note(b"LINUX", NT_386_XSTATE, desc, KCKPT_EXTRA_XSTATE)
+    raw_note(b"LINUX", NT_X86_XSTATE, desc, KCKPT_EXTRA_XSTATE)
 }
 
 fn sigpending_raw(nr_thread: u32, nr_process: u32, entries: &[Siginfo], tail: usize) -> R {
@@ -89,7 +89,7 @@ fn full_image_round_trips_with_notes_after_the_state_in_order() {
     let order: Vec<(&str, u32)> = back.notes.iter().skip(7).map(|n| (n.name.as_str(), n.ntype)).collect();
     assert_eq!(
         order,
-        [("KCKPT", NT_KCKPT_STATE), ("LINUX", NT_386_XSTATE), ("KCKPT", NT_KCKPT_SIGPENDING), ("KCKPT", NT_KCKPT_ITIMERS)]
+        [("KCKPT", NT_KCKPT_STATE), ("LINUX", NT_X86_XSTATE), ("KCKPT", NT_KCKPT_SIGPENDING), ("KCKPT", NT_KCKPT_ITIMERS)]
     );
 }
 
@@ -137,7 +137,7 @@ fn unknown_extras_bits_refused() {
 fn bit_without_its_note_refused() {
     let (img, _, b) = sample();
     for (bit, note) in [
-        (KCKPT_EXTRA_XSTATE, "LINUX/NT_386_XSTATE"),
+        (KCKPT_EXTRA_XSTATE, "LINUX/NT_X86_XSTATE"),
         (KCKPT_EXTRA_SIGPENDING, "KCKPT/NT_KCKPT_SIGPENDING"),
         (KCKPT_EXTRA_ITIMERS, "KCKPT/NT_KCKPT_ITIMERS"),
     ] {
@@ -150,7 +150,7 @@ fn bit_without_its_note_refused() {
 #[test]
 fn note_without_its_bit_refused() {
     for (bit, note) in [
-        (KCKPT_EXTRA_XSTATE, "LINUX/NT_386_XSTATE"),
+        (KCKPT_EXTRA_XSTATE, "LINUX/NT_X86_XSTATE"),
         (KCKPT_EXTRA_SIGPENDING, "KCKPT/NT_KCKPT_SIGPENDING"),
         (KCKPT_EXTRA_ITIMERS, "KCKPT/NT_KCKPT_ITIMERS"),
     ] {
@@ -175,7 +175,7 @@ fn optional_note_twice_refused() {
     assert_eq!((r.itimers, r.extra_notes.len()), (None, 1));
 }
 
-// NT_386_XSTATE.
+// NT_X86_XSTATE.
 #[test]
 fn xstate_accessors() {
     let x = avx_xstate();

@@ -4,7 +4,7 @@
  * a pattern per round for ymm0..ymm7, a system call made with them
  * loaded (raw int $0x80: no libc call between loading and reading back,
  * glibc's AVX2 string functions would clobber them), the comparison, and
- * the check of an image's NT_386_XSTATE note against the pattern (for
+ * the check of an image's NT_X86_XSTATE note against the pattern (for
  * the tests, which include image.h first; the program does not, it builds
  * on kernels without a checkpoint syscall too).
  */
@@ -18,7 +18,7 @@
 
 #define XS_REGS		8
 #define XS_BYTES	(XS_REGS * 32)
-#define NT_386_XSTATE	0x202
+#define NT_X86_XSTATE	0x202
 #define KCKPT_EXTRA_XSTATE 1
 #define XS_YMMH_OFF	576	/* AVX upper halves in the standard XSAVE layout */
 #define XS_XMM_OFF	160	/* xmm0..7 in the legacy (fxsave) area */
@@ -118,7 +118,7 @@ static __attribute__((unused)) int xs_diff(const unsigned char *want, const unsi
 #ifdef KCKPT_IMAGE_H
 /*
  * The image @path holds the pattern of round @round in its XSAVE note:
- * extras bit 1 and exactly one NT_386_XSTATE note, the producer's
+ * extras bit 1 and exactly one NT_X86_XSTATE note, the producer's
  * sw_bytes magic, AVX state in its header's xfeatures, xcomp_bv 0 (the
  * standard layout), xmm0..7 in the legacy area and the upper halves at
  * 576. 0 if all is there; says what is not.
@@ -140,9 +140,9 @@ static __attribute__((unused)) int xs_image_check(const char *path, unsigned int
 		printf("# %s: extras %#x lacks KCKPT_EXTRA_XSTATE\n", path, img_get(&m, m.state + ST_EXTRAS));
 		bad |= 1;
 	}
-	d = img_find_note(&m, "LINUX", NT_386_XSTATE, &size, &count);
+	d = img_find_note(&m, "LINUX", NT_X86_XSTATE, &size, &count);
 	if (count != 1 || size < XS_YMMH_OFF + 256) {
-		printf("# %s: %d NT_386_XSTATE notes, %u bytes\n", path, count, size);
+		printf("# %s: %d NT_X86_XSTATE notes, %u bytes\n", path, count, size);
 		free(m.buf);
 		return bad | 2;
 	}

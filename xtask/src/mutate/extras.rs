@@ -24,7 +24,7 @@ pub(super) fn mutate(w: &mut Work, r: &mut Rng) -> bool {
 
 /// The optional notes: (note name, type, extras bit), in file order.
 const NOTES: [(&str, u32, u32); 3] = [
-    ("LINUX", NT_386_XSTATE, KCKPT_EXTRA_XSTATE),
+    ("LINUX", NT_X86_XSTATE, KCKPT_EXTRA_XSTATE),
     ("KCKPT", NT_KCKPT_SIGPENDING, KCKPT_EXTRA_SIGPENDING),
     ("KCKPT", NT_KCKPT_ITIMERS, KCKPT_EXTRA_ITIMERS),
 ];
@@ -68,13 +68,13 @@ pub(super) fn m_bits(w: &mut Work, r: &mut Rng) -> bool {
     true
 }
 
-/// `NT_386_XSTATE`: magic, `xstate_size`, `xcomp_bv`, header reserved
+/// `NT_X86_XSTATE`: magic, `xstate_size`, `xcomp_bv`, header reserved
 /// bytes, header features outside XCR0, MXCSR (refused); features
 /// dropped from the header, XCR0 widened, `extended_size`, register and
 /// component bytes (accepted).
 pub(super) fn m_xstate(w: &mut Work, r: &mut Rng) -> bool {
     let Some(x) = w.s.img.xstate.clone() else { return m_bits(w, r) };
-    let Some((_, d, size)) = w.note("LINUX", NT_386_XSTATE) else { return m_bits(w, r) };
+    let Some((_, d, size)) = w.note("LINUX", NT_X86_XSTATE) else { return m_bits(w, r) };
     let (xcr0, xf) = (x.xcr0(), x.xfeatures());
     match r.below(10) {
         0 => {

@@ -1,5 +1,5 @@
 //! The optional records behind `kckpt_attrs.extras`: the XSAVE area
-//! (`LINUX`/`NT_386_XSTATE`), the pending signals (`KCKPT`/
+//! (`LINUX`/`NT_X86_XSTATE`), the pending signals (`KCKPT`/
 //! `NT_KCKPT_SIGPENDING`) and the interval timers (`KCKPT`/
 //! `NT_KCKPT_ITIMERS`). The model types live here; each note's decoding,
 //! rules and encoding live in the submodule named for it.
@@ -9,7 +9,7 @@ use serde::{Serialize, Serializer};
 use crate::bytes::{u32_at, u64_at};
 use crate::consts::*;
 
-/// `NT_386_XSTATE`: the standard-format XSAVE area, as an ELF core dump
+/// `NT_X86_XSTATE`: the standard-format XSAVE area, as an ELF core dump
 /// and `PTRACE_GETREGSET(NT_X86_XSTATE)` give it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Xstate(pub Vec<u8>);
@@ -166,7 +166,7 @@ use crate::Error;
 /// The optional notes in the order they follow `NT_KCKPT_STATE`:
 /// (name with NUL, type, label, `extras` bit).
 pub(crate) const OPTIONAL: [(&[u8], u32, &str, u32); 3] = [
-    (b"LINUX\0", NT_386_XSTATE, "LINUX/NT_386_XSTATE", KCKPT_EXTRA_XSTATE),
+    (b"LINUX\0", NT_X86_XSTATE, "LINUX/NT_X86_XSTATE", KCKPT_EXTRA_XSTATE),
     (b"KCKPT\0", NT_KCKPT_SIGPENDING, "KCKPT/NT_KCKPT_SIGPENDING", KCKPT_EXTRA_SIGPENDING),
     (b"KCKPT\0", NT_KCKPT_ITIMERS, "KCKPT/NT_KCKPT_ITIMERS", KCKPT_EXTRA_ITIMERS),
 ];

@@ -1,4 +1,4 @@
-//! `LINUX`/`NT_386_XSTATE`: the rules the crate checks on the XSAVE area.
+//! `LINUX`/`NT_X86_XSTATE`: the rules the crate checks on the XSAVE area.
 //! The kernel also compares the size with its own XSAVE size and the
 //! features with the restarting CPU's; those are the machine's, not the image's.
 
@@ -7,7 +7,7 @@ use crate::consts::*;
 use crate::parse::Limits;
 use crate::{Error, Xstate};
 
-/// Decode and check an `NT_386_XSTATE` descriptor.
+/// Decode and check an `NT_X86_XSTATE` descriptor.
 pub(crate) fn parse(d: &[u8], lim: &Limits) -> Result<Xstate, Error> {
     let descsz = d.len();
     if !(XSTATE_MIN_SIZE..=XSTATE_MAX_SIZE).contains(&descsz) || !descsz.is_multiple_of(4) {
