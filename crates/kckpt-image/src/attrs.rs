@@ -42,14 +42,16 @@ fn check_comm(comm: &[u8; COMM_LEN]) -> Result<(), Error> {
     }
 }
 
-pub(crate) fn read_attrs(r: &mut Rd<'_>, task_size: u32) -> Result<Attrs, Error> {
+/// The attributes and `extras` (not kept in [`Attrs`]: the image's
+/// optional records say it); unknown `extras` bits are refused here.
+pub(crate) fn read_attrs(r: &mut Rd<'_>, task_size: u32) -> Result<(Attrs, u32), Error> {
     let t = Error::KckptTruncated { what: "attrs" };
     let comm: [u8; COMM_LEN] = r.bytes(COMM_LEN).and_then(|b| b.try_into().ok()).ok_or(t.clone())?;
     let mut w = [0u32; 8];
     for v in w.iter_mut() {
         *v = r.u32().ok_or(t.clone())?;
     }
-    let [personality, flags, dumpable, ss_sp, ss_size, ss_flags, r0, r1] = w;
+    let [personality, flags, dumpable, ss_sp, ss_size, ss_flags, extras, reserved] = w;
     check_comm(&comm)?;
     if personality & PER_MASK != 0 {
         return Err(Error::PersonalityNotLinux { personality });
@@ -65,11 +67,14 @@ pub(crate) fn read_attrs(r: &mut Rd<'_>, task_size: u32) -> Result<Attrs, Error>
         return Err(Error::Dumpable { value: dumpable });
     }
     check_sigaltstack(ss_sp, ss_size, ss_flags, task_size)?;
-    if let Some((k, &value)) = [r0, r1].iter().enumerate().find(|(_, &v)| v != 0) {
-        return Err(Error::AttrsReserved { k, value });
+    if extras & !KCKPT_EXTRAS_KNOWN != 0 {
+        return Err(Error::ExtrasUnknown { extras });
+    }
+    if reserved != 0 {
+        return Err(Error::AttrsReserved { value: reserved });
     }
     let no_new_privs = flags & KCKPT_ATTR_NO_NEW_PRIVS != 0;
-    Ok(Attrs { comm, personality, no_new_privs, dumpable, ss_sp, ss_size, ss_flags })
+    Ok((Attrs { comm, personality, no_new_privs, dumpable, ss_sp, ss_size, ss_flags }, extras))
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use crate::consts::*;
 use crate::model::*;
-use crate::PAGE_SIZE;
+use crate::{Itimerval, SigPending, Siginfo, Xstate, PAGE_SIZE};
 
 /// Builds an [`Image`] plus its segment contents.
 #[derive(Debug, Clone)]
@@ -81,6 +81,9 @@ impl Builder {
                 cwd: b"/".to_vec(),
             },
             segments: Vec::new(),
+            xstate: None,
+            sigpending: None,
+            itimers: None,
             extra_notes: Vec::new(),
             notes: Vec::new(),
         };
@@ -167,6 +170,32 @@ impl Builder {
     pub fn unlinked(self, fd: u32, flags: u32, pos: u64, id: u32, path: &str, data: &[u8]) -> Self {
         let (path, data) = (path.as_bytes().to_vec(), data.to_vec());
         self.fd_record(Fd { fd, flags, pos, mode: S_IFREG | 0o600, kind: FD_UNLINKED, id, path, data })
+    }
+
+    /// Eventfd `id` at `fd` with counter `count`, `EFD_SEMAPHORE` if
+    /// `semaphore`; `flags` beyond `O_RDWR` (`O_NONBLOCK`, `O_CLOEXEC`).
+    pub fn eventfd(self, fd: u32, id: u32, count: u64, semaphore: bool, flags: u32) -> Self {
+        let mode = if semaphore { EFD_SEMAPHORE } else { 0 };
+        let flags = O_RDWR | flags;
+        self.fd_record(Fd { fd, flags, pos: count, mode, kind: FD_EVENTFD, id, path: Vec::new(), data: Vec::new() })
+    }
+
+    /// The XSAVE area (`NT_386_XSTATE`); see [`Xstate::new`].
+    pub fn xstate(mut self, x: Xstate) -> Self {
+        self.img.xstate = Some(x);
+        self
+    }
+
+    /// Pending signals (`NT_KCKPT_SIGPENDING`).
+    pub fn sigpending(mut self, thread: Vec<Siginfo>, process: Vec<Siginfo>) -> Self {
+        self.img.sigpending = Some(SigPending { thread, process });
+        self
+    }
+
+    /// The three interval timers (`NT_KCKPT_ITIMERS`): real, virtual, prof.
+    pub fn itimers(mut self, t: [Itimerval; 3]) -> Self {
+        self.img.itimers = Some(t);
+        self
     }
 
     /// Any descriptor record, appended as is (keep fds ascending).

@@ -3,6 +3,9 @@
 
 use std::fmt;
 
+mod extras;
+pub use extras::signal_name;
+
 use crate::consts::*;
 use crate::model::*;
 
@@ -35,6 +38,7 @@ pub fn fd_kind_name(kind: u32) -> String {
         FD_PATH => "path".into(),
         FD_PIPE => "pipe".into(),
         FD_UNLINKED => "unlinked".into(),
+        FD_EVENTFD => "eventfd".into(),
         k => format!("kind {k}"),
     }
 }
@@ -67,6 +71,7 @@ impl fmt::Display for Summary<'_> {
         self.signals(f)?;
         self.rlimits(f)?;
         self.attrs(f)?;
+        extras::extras(self.img, f)?;
         self.fds(f)
     }
 }
@@ -186,6 +191,10 @@ impl Summary<'_> {
         let st = &self.img.state;
         writeln!(f, "Files:")?;
         for d in &st.fds {
+            if d.kind == FD_EVENTFD {
+                extras::eventfd_line(f, d)?;
+                continue;
+            }
             let path = String::from_utf8_lossy(&d.path);
             let (kind, what) = (fd_kind_name(d.kind), if d.kind == FD_PIPE { "capacity" } else { "pos" });
             write!(f, "  fd {:>3} {kind:<8} flags {:#o} mode {:#o} {what} {}", d.fd, d.flags, d.mode, d.pos)?;

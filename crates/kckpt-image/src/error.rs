@@ -109,7 +109,7 @@ pub enum Error {
     /// `FILE` (`SHARED` alone is shared anonymous memory, `SHARED|FILE` a
     /// shared file mapping).
     VmaSharedWithOther { i: usize, flags: u32 },
-    /// `kckpt_fd[i].kind` is not PATH (1), PIPE (2) or UNLINKED (3).
+    /// `kckpt_fd[i].kind` is not PATH (1), PIPE (2), UNLINKED (3) or EVENTFD (4).
     FdKind { i: usize, kind: u32 },
     /// `kckpt_fd[i].mode`'s file type is not one its kind allows
     /// (PATH: S_IFREG/S_IFDIR/S_IFCHR; UNLINKED: S_IFREG).
@@ -118,7 +118,7 @@ pub enum Error {
     FdPathId { i: usize, id: u32 },
     /// `kckpt_fd[i]` of kind PATH has `data_len` other than 0.
     FdPathData { i: usize, data_len: u32 },
-    /// `kckpt_fd[i]` of kind PIPE or UNLINKED has `id` 0.
+    /// `kckpt_fd[i]` of kind PIPE, UNLINKED or EVENTFD has `id` 0.
     FdIdZero { i: usize, kind: u32 },
     /// `kckpt_fd[i]` uses an `id` that a record of another kind uses.
     /// `kckpt_fd[i]` is not the first (lowest-fd) record of its id, yet has data.
@@ -162,8 +162,64 @@ pub enum Error {
     SigaltstackSize { ss_size: u32 },
     /// `ss_sp + ss_size` overflows or exceeds `TASK_SIZE`.
     SigaltstackRange { ss_sp: u32, ss_size: u32 },
-    /// `kckpt_attrs.reserved[k]` is not 0.
-    AttrsReserved { k: usize, value: u32 },
+    /// `kckpt_attrs.reserved` (at 1924) is not 0.
+    AttrsReserved { value: u32 },
+    /// `kckpt_attrs.extras` has a bit other than XSTATE, SIGPENDING, ITIMERS:
+    /// a note this loader would not know how to honour.
+    ExtrasUnknown { extras: u32 },
+    /// `extras` has `bit` set but the image lacks its note.
+    ExtraNoteMissing { note: &'static str, bit: u32 },
+    /// The image has an optional note whose `extras` `bit` is clear.
+    ExtraNoteUnflagged { note: &'static str, bit: u32 },
+    /// `NT_386_XSTATE` descsz below 576, above 8192 or not a multiple of 4.
+    XstateSize { descsz: u32 },
+    /// `NT_386_XSTATE`: `sw_reserved.magic1` (at 464) is not `FP_XSTATE_MAGIC1`.
+    XstateMagic { value: u32 },
+    /// `NT_386_XSTATE`: `sw_reserved.xstate_size` (at 480) differs from descsz.
+    XstateSwSize { xstate_size: u32, descsz: u32 },
+    /// `NT_386_XSTATE`: header `xcomp_bv` (at 520) is not 0 (compacted format).
+    XstateCompacted { xcomp_bv: u64 },
+    /// `NT_386_XSTATE`: XSAVE header reserved byte `at` (528..576) is not 0.
+    XstateHeaderReserved { at: usize, byte: u8 },
+    /// `NT_386_XSTATE`: header `xfeatures` has components the producer's
+    /// XCR0 (`sw_reserved.xfeatures`) does not enable.
+    XstateFeatures { xfeatures: u64, xcr0: u64 },
+    /// `NT_386_XSTATE`: MXCSR has bits the CPU refuses.
+    XstateMxcsr { value: u32 },
+    /// `NT_KCKPT_SIGPENDING` shorter than its 8-byte header.
+    SigpendingShort { descsz: u32 },
+    /// `NT_KCKPT_SIGPENDING`: `nr_thread + nr_process` above `MAX_SIGPENDING`.
+    SigpendingTooMany { nr: u64 },
+    /// `NT_KCKPT_SIGPENDING`: descsz is not `8 + 128 * (nr_thread + nr_process)`.
+    SigpendingSize { descsz: u32, expected: u64 },
+    /// `NT_KCKPT_SIGPENDING`: entry `k` of `queue` has `si_signo` outside 1..=64.
+    SigpendingSigno { queue: &'static str, k: usize, signo: u32 },
+    /// `NT_KCKPT_SIGPENDING`: entry `k` of `queue` is SIGKILL or SIGSTOP,
+    /// which never stay pending.
+    SigpendingUnqueueable { queue: &'static str, k: usize, signo: u32 },
+    /// `NT_KCKPT_SIGPENDING`: entry `k` of `queue` repeats a standard
+    /// signal (1..31) already in that queue.
+    SigpendingDuplicate { queue: &'static str, k: usize, signo: u32 },
+    /// `NT_KCKPT_ITIMERS` descsz is not 48.
+    ItimersSize { descsz: u32 },
+    /// `NT_KCKPT_ITIMERS`: a `usec` field of 1000000 or more.
+    ItimerUsec { which: &'static str, field: &'static str, value: u32 },
+    /// `NT_KCKPT_ITIMERS`: a `sec` field above 0x7fffffff.
+    ItimerSec { which: &'static str, field: &'static str, value: u32 },
+    /// Eventfd `kckpt_fd[i]`: `mode` is neither `EFD_SEMAPHORE` (1) nor 0.
+    EventfdMode { i: usize, mode: u32 },
+    /// Eventfd `kckpt_fd[i]`: `flags & O_ACCMODE` is not `O_RDWR`.
+    EventfdAccess { i: usize, flags: u32 },
+    /// Eventfd `kckpt_fd[i]`: `flags` has bits other than `O_RDWR`,
+    /// `O_NONBLOCK`, `O_CLOEXEC`.
+    EventfdFlags { i: usize, flags: u32 },
+    /// Eventfd `kckpt_fd[i]`: `data_len` is not 0.
+    EventfdData { i: usize, data_len: u32 },
+    /// Eventfd `kckpt_fd[i]`: `path_len` is not 1 (an eventfd has no path).
+    EventfdPathLen { i: usize, len: u32 },
+    /// Eventfd `kckpt_fd[i]`: counter or mode differ from an earlier record
+    /// of the same `id` (one eventfd has one counter).
+    EventfdMismatch { i: usize, id: u32 },
     /// A path is not NUL-terminated at `len - 1`, or has an earlier NUL.
     PathNul { what: String },
     /// Padding after a path is not zero.
@@ -392,9 +448,92 @@ impl fmt::Display for Error {
                 f,
                 "kckpt note: sigaltstack ss_sp {ss_sp:#x} + ss_size {ss_size:#x} overflows or exceeds TASK_SIZE"
             ),
-            AttrsReserved { k, value } => {
-                write!(f, "kckpt note: attrs reserved[{k}] is {value:#x}, must be 0")
+            AttrsReserved { value } => write!(f, "kckpt note: attrs reserved is {value:#x}, must be 0"),
+            ExtrasUnknown { extras } => write!(
+                f,
+                "kckpt note: attrs extras {extras:#x} has unknown bits {:#x} (an optional record this loader cannot honour)",
+                extras & !crate::consts::KCKPT_EXTRAS_KNOWN
+            ),
+            ExtraNoteMissing { note, bit } => {
+                write!(f, "attrs extras bit {bit:#x} is set but the image has no {note} note")
             }
+            ExtraNoteUnflagged { note, bit } => {
+                write!(f, "the image has a {note} note but attrs extras bit {bit:#x} is clear")
+            }
+            XstateSize { descsz } => write!(
+                f,
+                "NT_386_XSTATE: descsz {descsz} not a multiple of 4 in {}..={}",
+                crate::consts::XSTATE_MIN_SIZE,
+                crate::consts::XSTATE_MAX_SIZE
+            ),
+            XstateMagic { value } => write!(
+                f,
+                "NT_386_XSTATE: sw_reserved magic1 {value:#x}, must be {:#x}",
+                crate::consts::FP_XSTATE_MAGIC1
+            ),
+            XstateSwSize { xstate_size, descsz } => {
+                write!(f, "NT_386_XSTATE: sw_reserved xstate_size {xstate_size} != descsz {descsz}")
+            }
+            XstateCompacted { xcomp_bv } => {
+                write!(f, "NT_386_XSTATE: xcomp_bv {xcomp_bv:#x}, must be 0 (standard format)")
+            }
+            XstateHeaderReserved { at, byte } => {
+                write!(f, "NT_386_XSTATE: XSAVE header reserved byte at {at} is {byte:#x}, must be 0")
+            }
+            XstateFeatures { xfeatures, xcr0 } => write!(
+                f,
+                "NT_386_XSTATE: header xfeatures {xfeatures:#x} has components {:#x} outside the producer's xfeatures {xcr0:#x}",
+                xfeatures & !xcr0
+            ),
+            XstateMxcsr { value } => write!(f, "NT_386_XSTATE: mxcsr {value:#x} has reserved bits"),
+            SigpendingShort { descsz } => {
+                write!(f, "NT_KCKPT_SIGPENDING: descsz {descsz} shorter than its 8-byte header")
+            }
+            SigpendingTooMany { nr } => write!(
+                f,
+                "NT_KCKPT_SIGPENDING: {nr} pending signals, more than {}",
+                crate::consts::MAX_SIGPENDING
+            ),
+            SigpendingSize { descsz, expected } => {
+                write!(f, "NT_KCKPT_SIGPENDING: descsz {descsz}, must be {expected} (8 + 128 per entry)")
+            }
+            SigpendingSigno { queue, k, signo } => {
+                write!(f, "NT_KCKPT_SIGPENDING: {queue} entry {k}: si_signo {signo} not in 1..=64")
+            }
+            SigpendingUnqueueable { queue, k, signo } => {
+                write!(f, "NT_KCKPT_SIGPENDING: {queue} entry {k}: si_signo {signo} (SIGKILL/SIGSTOP) cannot be pending")
+            }
+            SigpendingDuplicate { queue, k, signo } => write!(
+                f,
+                "NT_KCKPT_SIGPENDING: {queue} entry {k}: standard signal {signo} already queued for the {queue}"
+            ),
+            ItimersSize { descsz } => write!(f, "NT_KCKPT_ITIMERS: descsz {descsz}, must be 48"),
+            ItimerUsec { which, field, value } => {
+                write!(f, "NT_KCKPT_ITIMERS: {which} {field} {value} not below 1000000")
+            }
+            ItimerSec { which, field, value } => {
+                write!(f, "NT_KCKPT_ITIMERS: {which} {field} {value:#x} above 0x7fffffff")
+            }
+            EventfdMode { i, mode } => {
+                write!(f, "kckpt note: eventfd kckpt_fd[{i}] mode {mode:#x}, must be 0 or EFD_SEMAPHORE (1)")
+            }
+            EventfdAccess { i, flags } => {
+                write!(f, "kckpt note: eventfd kckpt_fd[{i}] flags {flags:#o} not O_RDWR")
+            }
+            EventfdFlags { i, flags } => write!(
+                f,
+                "kckpt note: eventfd kckpt_fd[{i}] flags {flags:#o} have bits other than O_RDWR|O_NONBLOCK|O_CLOEXEC"
+            ),
+            EventfdData { i, data_len } => {
+                write!(f, "kckpt note: eventfd kckpt_fd[{i}] data_len {data_len}, must be 0")
+            }
+            EventfdPathLen { i, len } => {
+                write!(f, "kckpt note: eventfd kckpt_fd[{i}] path_len {len}, must be 1 (no path)")
+            }
+            EventfdMismatch { i, id } => write!(
+                f,
+                "kckpt note: eventfd kckpt_fd[{i}] counter or mode differ from an earlier record of eventfd {id}"
+            ),
             PathNul { what } => write!(f, "kckpt note: {what}: NUL not exactly at len - 1"),
             PaddingNotZero { what } => write!(f, "kckpt note: {what}: padding is not zero"),
             KckptTrailing { extra } => write!(f, "kckpt note: {extra} bytes after cwd"),

@@ -1,5 +1,5 @@
 //! `kckpt_fd[]`: decode the descriptor records and enforce the rules of
-//! their kinds (PATH, PIPE, UNLINKED), per record and across records.
+//! their kinds (PATH, PIPE, UNLINKED, EVENTFD), per record and across records.
 
 use std::collections::BTreeMap;
 
@@ -79,6 +79,7 @@ fn check_head(i: usize, h: &Head) -> Result<()> {
                 return Err(Error::FdIdZero { i, kind: h.kind });
             }
         }
+        FD_EVENTFD => check_eventfd(i, h)?,
         kind => return Err(Error::FdKind { i, kind }),
     }
     if h.pos > i64::MAX as u64 {
@@ -90,6 +91,31 @@ fn check_head(i: usize, h: &Head) -> Result<()> {
     if h.kind == FD_PIPE && h.path_len != 1 {
         return Err(Error::PipePathLen { i, len: h.path_len });
     }
+    if h.kind == FD_EVENTFD && h.path_len != 1 {
+        return Err(Error::EventfdPathLen { i, len: h.path_len });
+    }
+    Ok(())
+}
+
+/// An eventfd record: an id, `O_RDWR` plus at most `O_NONBLOCK|O_CLOEXEC`,
+/// `mode` its `EFD_SEMAPHORE` flag, no data. Its counter (`pos`) is bounded
+/// by the `INT64_MAX` every `pos` has, below `EVENTFD_MAX`.
+fn check_eventfd(i: usize, h: &Head) -> Result<()> {
+    if h.id == 0 {
+        return Err(Error::FdIdZero { i, kind: h.kind });
+    }
+    if h.flags & O_ACCMODE != O_RDWR {
+        return Err(Error::EventfdAccess { i, flags: h.flags });
+    }
+    if h.flags & !(O_RDWR | O_NONBLOCK | O_CLOEXEC) != 0 {
+        return Err(Error::EventfdFlags { i, flags: h.flags });
+    }
+    if h.mode != 0 && h.mode != EFD_SEMAPHORE {
+        return Err(Error::EventfdMode { i, mode: h.mode });
+    }
+    if h.data_len != 0 {
+        return Err(Error::EventfdData { i, data_len: h.data_len });
+    }
     Ok(())
 }
 
@@ -100,6 +126,8 @@ fn check_head(i: usize, h: &Head) -> Result<()> {
 #[derive(Default)]
 struct Ids {
     seen: BTreeMap<(u32, u32), (bool, bool)>,
+    /// Eventfd id -> (counter, mode) of its first record.
+    eventfds: BTreeMap<u32, (u64, u32)>,
 }
 
 impl Ids {
@@ -107,6 +135,9 @@ impl Ids {
     fn add(&mut self, i: usize, h: &Head) -> Result<()> {
         if h.kind == FD_PATH {
             return Ok(());
+        }
+        if h.kind == FD_EVENTFD && *self.eventfds.entry(h.id).or_insert((h.pos, h.mode)) != (h.pos, h.mode) {
+            return Err(Error::EventfdMismatch { i, id: h.id });
         }
         let read = h.flags & O_ACCMODE == O_RDONLY;
         match self.seen.get_mut(&(h.kind, h.id)) {

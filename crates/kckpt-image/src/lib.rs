@@ -10,6 +10,7 @@ mod builder;
 mod bytes;
 pub mod display;
 mod error;
+pub mod extras;
 mod fds;
 mod model;
 mod ntfile;
@@ -21,6 +22,7 @@ mod write;
 pub use attrs::{personality_ok, sigaltstack_ok};
 pub use builder::{default_rlimits, Builder};
 pub use error::Error;
+pub use extras::{Itimerval, SigPending, Siginfo, Xstate};
 pub use model::*;
 pub use fds::pipe_capacity_ok;
 pub use parse::{check_file_mode, Limits};
@@ -67,6 +69,42 @@ pub mod consts {
     pub const NT_PRXFPREG: u32 = 0x46e6_2b7f;
     pub const NT_386_TLS: u32 = 0x200;
     pub const NT_KCKPT_STATE: u32 = 1;
+    /// `LINUX` note: the XSAVE area (optional, `KCKPT_EXTRA_XSTATE`).
+    pub const NT_386_XSTATE: u32 = 0x202;
+    /// `KCKPT` note: pending signals (optional, `KCKPT_EXTRA_SIGPENDING`).
+    pub const NT_KCKPT_SIGPENDING: u32 = 2;
+    /// `KCKPT` note: interval timers (optional, `KCKPT_EXTRA_ITIMERS`).
+    pub const NT_KCKPT_ITIMERS: u32 = 3;
+    /// `kckpt_attrs.extras` bits: which optional notes the image has.
+    pub const KCKPT_EXTRA_XSTATE: u32 = 1;
+    pub const KCKPT_EXTRA_SIGPENDING: u32 = 2;
+    pub const KCKPT_EXTRA_ITIMERS: u32 = 4;
+    pub const KCKPT_EXTRAS_KNOWN: u32 = KCKPT_EXTRA_XSTATE | KCKPT_EXTRA_SIGPENDING | KCKPT_EXTRA_ITIMERS;
+    /// Bounds of `NT_386_XSTATE`'s descsz (legacy area + header; a page pair).
+    pub const XSTATE_MIN_SIZE: usize = 576;
+    pub const XSTATE_MAX_SIZE: usize = 8192;
+    /// `struct _fpx_sw_bytes` in the legacy area's `sw_reserved`.
+    pub const XSTATE_SW_OFF: usize = 464;
+    pub const XSTATE_SW_XFEATURES_OFF: usize = 472;
+    pub const XSTATE_SW_SIZE_OFF: usize = 480;
+    pub const FP_XSTATE_MAGIC1: u32 = 0x4650_5853;
+    pub const FP_XSTATE_MAGIC2_SIZE: u32 = 4;
+    /// The XSAVE header: xfeatures at 512, xcomp_bv at 520, zero to 576.
+    pub const XSTATE_HDR_XFEATURES_OFF: usize = 512;
+    pub const XSTATE_HDR_XCOMP_BV_OFF: usize = 520;
+    pub const XSTATE_HDR_RESERVED_OFF: usize = 528;
+    /// `KCKPT_MAX_SIGPENDING`: queued signals (both queues) in one image.
+    pub const MAX_SIGPENDING: u32 = 1024;
+    /// i386 `siginfo_t`.
+    pub const SIGINFO_SIZE: usize = 128;
+    pub const SIGKILL: u32 = 9;
+    pub const SIGSTOP: u32 = 19;
+    /// Standard signals are 1..SIGRTMIN; real-time ones SIGRTMIN..=64.
+    pub const SIGRTMIN: u32 = 32;
+    /// `NT_KCKPT_ITIMERS`: 3 × 4 u32.
+    pub const ITIMERS_SIZE: usize = 48;
+    pub const USEC_PER_SEC: u32 = 1_000_000;
+    pub const ITIMER_SEC_MAX: u32 = 0x7fff_ffff;
     pub const PRSTATUS_SIZE: usize = 144;
     pub const PRSTATUS_REG_OFF: usize = 72;
     pub const PRSTATUS_PID_OFF: usize = 24;
@@ -141,6 +179,16 @@ pub mod consts {
     pub const FD_PIPE: u32 = 2;
     /// `kckpt_fd.kind`: a regular file unlinked while open, contents inline.
     pub const FD_UNLINKED: u32 = 3;
+    /// `kckpt_fd.kind`: an eventfd; `pos` is its counter, `mode` its
+    /// `EFD_SEMAPHORE` flag, `id` names it.
+    pub const FD_EVENTFD: u32 = 4;
+    /// `kckpt_fd.mode` of an eventfd: `EFD_SEMAPHORE` or 0.
+    pub const EFD_SEMAPHORE: u32 = 1;
+    /// Highest eventfd counter (`eventfd_write()` refuses `ULLONG_MAX`).
+    pub const EVENTFD_MAX: u64 = 0xffff_ffff_ffff_fffe;
+    /// i386 `O_NONBLOCK` and `O_CLOEXEC`.
+    pub const O_NONBLOCK: u32 = 0o4000;
+    pub const O_CLOEXEC: u32 = 0o2000000;
     pub const S_IFMT: u32 = 0o170000;
     pub const S_IFREG: u32 = 0o100000;
     pub const S_IFDIR: u32 = 0o040000;

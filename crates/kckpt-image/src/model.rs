@@ -325,18 +325,20 @@ impl Default for Attrs {
     }
 }
 
-/// `kckpt_fd`: a descriptor of kind PATH, PIPE or UNLINKED (`consts::FD_*`).
+/// `kckpt_fd`: a descriptor of kind PATH, PIPE, UNLINKED or EVENTFD (`consts::FD_*`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Fd {
     pub fd: u32,
     pub flags: u32,
-    /// File position (PATH, UNLINKED); pipe capacity in bytes (PIPE).
+    /// File position (PATH, UNLINKED); pipe capacity in bytes (PIPE);
+    /// the counter (EVENTFD).
     pub pos: u64,
-    /// `S_IFMT` and permission bits of the inode.
+    /// `S_IFMT` and permission bits of the inode; for EVENTFD its
+    /// `EFD_SEMAPHORE` flag (1) or 0.
     pub mode: u32,
-    /// `consts::FD_PATH`, `FD_PIPE` or `FD_UNLINKED`.
+    /// `consts::FD_PATH`, `FD_PIPE`, `FD_UNLINKED` or `FD_EVENTFD`.
     pub kind: u32,
-    /// 0 for PATH; the pipe or unlinked file this record shares with others.
+    /// 0 for PATH; the pipe, unlinked file or eventfd this record shares with others.
     pub id: u32,
     /// Without the trailing NUL (empty for a pipe).
     #[serde(serialize_with = "lossy")]
@@ -424,6 +426,12 @@ pub struct Image {
     pub tls: [UserDesc; 3],
     pub state: KckptState,
     pub segments: Vec<Segment>,
+    /// `NT_386_XSTATE`, if the image has it (`extras` bit `KCKPT_EXTRA_XSTATE`).
+    pub xstate: Option<crate::Xstate>,
+    /// `NT_KCKPT_SIGPENDING` (`KCKPT_EXTRA_SIGPENDING`).
+    pub sigpending: Option<crate::SigPending>,
+    /// `NT_KCKPT_ITIMERS`: real, virtual, prof (`KCKPT_EXTRA_ITIMERS`).
+    pub itimers: Option<[crate::Itimerval; 3]>,
     pub extra_notes: Vec<RawNote>,
     /// Layout: note locations in the order written.
     pub notes: Vec<NoteLoc>,

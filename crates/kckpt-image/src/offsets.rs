@@ -36,8 +36,34 @@ const FD_FIELDS: [(&str, usize); 8] =
     [("fd", 4), ("flags", 4), ("pos", 8), ("mode", 4), ("kind", 4), ("id", 4), ("data_len", 4), ("path_len", 4)];
 /// `kckpt_attrs`' words after `comm`, in file order.
 const ATTRS_FIELDS: [&str; 8] =
-    ["personality", "flags", "dumpable", "ss_sp", "ss_size", "ss_flags", "reserved[0]", "reserved[1]"];
+    ["personality", "flags", "dumpable", "ss_sp", "ss_size", "ss_flags", "extras", "reserved"];
 const KCKPT_MID: [&str; 5] = ["vdso_base", "umask", "nr_vmas", "nr_fds", "cwd_len"];
+
+/// The i386 `siginfo_t` words the loader reads or `inspect` shows.
+const SIGINFO_FIELDS: [&str; 6] = ["si_signo", "si_errno", "si_code", "si_pid", "si_uid", "si_value"];
+/// `struct itimerval` as the note's four u32.
+const ITIMER_FIELDS: [&str; 4] = ["interval_sec", "interval_usec", "value_sec", "value_usec"];
+
+/// The legacy area's MXCSR, `sw_reserved` and the XSAVE header.
+fn xstate_fields(v: &mut Vec<Field>, d: usize) {
+    push(v, "xstate.mxcsr", d + 24, 4);
+    push(v, "xstate.sw.magic1", d + XSTATE_SW_OFF, 4);
+    push(v, "xstate.sw.extended_size", d + XSTATE_SW_OFF + 4, 4);
+    push(v, "xstate.sw.xfeatures", d + XSTATE_SW_XFEATURES_OFF, 8);
+    push(v, "xstate.sw.xstate_size", d + XSTATE_SW_SIZE_OFF, 4);
+    push(v, "xstate.hdr.xfeatures", d + XSTATE_HDR_XFEATURES_OFF, 8);
+    push(v, "xstate.hdr.xcomp_bv", d + XSTATE_HDR_XCOMP_BV_OFF, 8);
+    push(v, "xstate.hdr.reserved", d + XSTATE_HDR_RESERVED_OFF, XSTATE_MIN_SIZE - XSTATE_HDR_RESERVED_OFF);
+}
+
+/// `itimer[0..3]` (real, virtual, prof) and their four fields.
+fn itimer_fields(v: &mut Vec<Field>, d: usize) {
+    for w in 0..3 {
+        for (k, n) in ITIMER_FIELDS.iter().enumerate() {
+            push(v, format!("itimer[{w}].{n}"), d + 16 * w + 4 * k, 4);
+        }
+    }
+}
 
 fn push(v: &mut Vec<Field>, name: impl Into<String>, off: usize, w: usize) {
     v.push((name.into(), off, w));
@@ -93,7 +119,28 @@ impl Image {
                 }
             }
             ("KCKPT", NT_KCKPT_STATE) => self.kckpt_fields(v, d),
+            ("LINUX", NT_386_XSTATE) => xstate_fields(v, d),
+            ("KCKPT", NT_KCKPT_SIGPENDING) => self.sigpending_fields(v, d),
+            ("KCKPT", NT_KCKPT_ITIMERS) => itimer_fields(v, d),
             _ => {}
+        }
+    }
+
+    /// `sigpending.nr_thread`, `.nr_process`, then `sigpending.thread[k].si_signo`
+    /// and `sigpending.process[k].…` for the entries the image has.
+    fn sigpending_fields(&self, v: &mut Vec<Field>, d: usize) {
+        push(v, "sigpending.nr_thread", d, 4);
+        push(v, "sigpending.nr_process", d + 4, 4);
+        let Some(p) = &self.sigpending else { return };
+        let queues = [("thread", p.thread.len()), ("process", p.process.len())];
+        let mut o = d + 8;
+        for (q, n) in queues {
+            for k in 0..n {
+                for (j, f) in SIGINFO_FIELDS.iter().enumerate() {
+                    push(v, format!("sigpending.{q}[{k}].{f}"), o + 4 * j, 4);
+                }
+                o += SIGINFO_SIZE;
+            }
         }
     }
 

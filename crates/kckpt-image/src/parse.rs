@@ -66,11 +66,12 @@ const REQUIRED: [(&[u8], u32, &str, Option<usize>); 8] = [
 ];
 
 /// A note as found in the `PT_NOTE` segment.
-struct FoundNote<'a> {
-    name: &'a [u8],
-    ntype: u32,
-    desc: &'a [u8],
-    loc: NoteLoc,
+#[derive(Clone)]
+pub(crate) struct FoundNote<'a> {
+    pub name: &'a [u8],
+    pub ntype: u32,
+    pub desc: &'a [u8],
+    pub loc: NoteLoc,
 }
 
 impl Image {
@@ -116,19 +117,21 @@ fn parse_parts(prefix: &[u8], file_len: u64, lim: &Limits) -> Result<Image> {
     let (note_off, note_len) = check_note_phdr(&phdrs, file_len)?;
     let seg = slice(prefix, note_off, note_len).ok_or(Error::NoteSegmentOutsideFile)?;
     let found = walk_notes(seg, note_off)?;
-    let (req, extra) = pick_required(found)?;
+    let (req, mut extra) = pick_required(found)?;
     let [prs, pps, auxv, file, fpr, fxr, tls, kck] = req;
     let prstatus = parse_prstatus(prs.desc);
     check_selectors(&prstatus.regs)?;
-    let state = parse_kckpt(kck.desc, phdrs.len().saturating_sub(1), lim)?;
+    let (state, extras) = parse_kckpt(kck.desc, phdrs.len().saturating_sub(1), lim)?;
     let segments = check_loads(phdrs.get(1..).unwrap_or(&[]), note_off + note_len, file_len, state.vdso_base, lim)?;
     check_vmas(&state, &segments)?;
     let fxsave = Fxsave(fxr.desc.to_vec());
     check_mxcsr(&fxsave, lim)?;
     crate::ntfile::check_mapped(file.desc, &state.vmas)?;
+    let opt = crate::extras::take(&mut extra, extras, lim)?;
     let notes = [&prs, &pps, &auxv, &file, &fpr, &fxr, &tls, &kck]
         .iter()
         .map(|n| n.loc.clone())
+        .chain(opt.locs)
         .chain(extra.iter().map(|n| n.loc.clone()))
         .collect();
     Ok(Image {
@@ -142,6 +145,9 @@ fn parse_parts(prefix: &[u8], file_len: u64, lim: &Limits) -> Result<Image> {
         tls: parse_tls(tls.desc)?,
         state,
         segments,
+        xstate: opt.xstate,
+        sigpending: opt.sigpending,
+        itimers: opt.itimers,
         extra_notes: extra
             .into_iter()
             .map(|n| RawNote { name: n.name.to_vec(), ntype: n.ntype, desc: n.desc.to_vec() })
@@ -369,9 +375,14 @@ fn parse_tls(d: &[u8]) -> Result<[UserDesc; 3]> {
     Ok(out)
 }
 
+/// An MXCSR the CPU accepts (`mxcsr_feature_mask`), as `xfpregs_set` checks it.
+pub(crate) fn mxcsr_ok(value: u32, lim: &Limits) -> bool {
+    value & !lim.mxcsr_feature_mask == 0
+}
+
 fn check_mxcsr(fx: &Fxsave, lim: &Limits) -> Result<()> {
     let value = fx.mxcsr();
-    if value & !lim.mxcsr_feature_mask != 0 {
+    if !mxcsr_ok(value, lim) {
         return Err(Error::Mxcsr { value });
     }
     Ok(())
@@ -456,8 +467,9 @@ fn check_vmas(st: &KckptState, segs: &[Segment]) -> Result<()> {
     Ok(())
 }
 
-/// Decode and check `struct kckpt_state` (everything but the PT_LOAD cross-check).
-fn parse_kckpt(d: &[u8], loads: usize, lim: &Limits) -> Result<KckptState> {
+/// Decode and check `struct kckpt_state` (everything but the PT_LOAD
+/// cross-check); also returns `kckpt_attrs.extras`, which the notes checks use.
+fn parse_kckpt(d: &[u8], loads: usize, lim: &Limits) -> Result<(KckptState, u32)> {
     let t = |what| Error::KckptTruncated { what };
     let mut r = Rd::new(d);
     let mut hdr = [0u32; 20];
@@ -483,14 +495,14 @@ fn parse_kckpt(d: &[u8], loads: usize, lim: &Limits) -> Result<KckptState> {
     let sigblocked = r.u64().ok_or(t("sigblocked"))?;
     let sigactions = read_sigactions(&mut r, lim)?;
     let rlimits = crate::rlimits::read_rlimits(&mut r)?;
-    let attrs = crate::attrs::read_attrs(&mut r, lim.task_size)?;
+    let (attrs, extras) = crate::attrs::read_attrs(&mut r, lim.task_size)?;
     let vmas = read_vmas(&mut r, nr_vmas)?;
     let fds = crate::fds::read_fds(&mut r, nr_fds, rlimits[RLIMIT_NOFILE].cur)?;
     let cwd = read_path(&mut r, cwd_len, "cwd".into())?;
     if r.remaining() != 0 {
         return Err(Error::KckptTrailing { extra: r.remaining() });
     }
-    Ok(KckptState { mm, vdso_base, umask, sigblocked, sigactions, rlimits, attrs, vmas, fds, cwd })
+    Ok((KckptState { mm, vdso_base, umask, sigblocked, sigactions, rlimits, attrs, vmas, fds, cwd }, extras))
 }
 
 fn check_kckpt_header(magic: u32, version: u32, size: u32, flags: u32, descsz: usize) -> Result<()> {

@@ -61,8 +61,9 @@ impl Image {
             core(NT_PRFPREG, fixed(&self.fpregs, FPREGS_SIZE)),
             linux(NT_PRXFPREG, fixed(&self.fxsave.0, FXSAVE_SIZE)),
             linux(NT_386_TLS, self.encode_tls()),
-            (b"KCKPT".to_vec(), NT_KCKPT_STATE, self.state.encode()),
+            (b"KCKPT".to_vec(), NT_KCKPT_STATE, self.state.encode_with(self.extras())),
         ];
+        v.extend(self.optional_notes());
         v.extend(self.extra_notes.iter().map(|n| {
             let name = n.name.strip_suffix(b"\0").unwrap_or(&n.name).to_vec();
             (name, n.ntype, n.desc.clone())
@@ -230,8 +231,15 @@ fn put_at(d: &mut [u8], off: usize, v: u32) {
 }
 
 impl KckptState {
-    /// The version-2 descriptor bytes (`size`, counts and lengths computed).
+    /// The version-2 descriptor bytes (`size`, counts and lengths computed)
+    /// of an image without optional records (`extras` 0); an [`Image`]
+    /// writes its own with [`Image::extras`].
     pub fn encode(&self) -> Vec<u8> {
+        self.encode_with(0)
+    }
+
+    /// The descriptor with `kckpt_attrs.extras` = `extras`.
+    pub fn encode_with(&self, extras: u32) -> Vec<u8> {
         let mut body = Vec::new();
         for &v in &self.mm.to_array() {
             body.u32(v);
@@ -254,7 +262,7 @@ impl KckptState {
         }
         let a = &self.attrs;
         body.extend_from_slice(&a.comm);
-        for v in [a.personality, a.flags(), a.dumpable, a.ss_sp, a.ss_size, a.ss_flags, 0, 0] {
+        for v in [a.personality, a.flags(), a.dumpable, a.ss_sp, a.ss_size, a.ss_flags, extras, 0] {
             body.u32(v);
         }
         for v in &self.vmas {

@@ -29,13 +29,24 @@ fn mutate_range(bytes: &[u8], offsets: std::ops::Range<usize>) -> usize {
 #[test]
 fn every_single_byte_mutation() {
     let (img, _, bytes) = common::sample();
-    let end = headers_and_notes_len(&img);
+    every_byte(&img, &bytes);
+}
+
+/// The same over an image with XSAVE, pending signals, timers and eventfds.
+#[test]
+fn every_single_byte_mutation_with_extras() {
+    let (img, _, bytes) = common::extras_sample();
+    every_byte(&img, &bytes);
+}
+
+fn every_byte(img: &Image, bytes: &[u8]) {
+    let end = headers_and_notes_len(img);
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(8);
     let chunk = end.div_ceil(threads);
     let rejected: usize = std::thread::scope(|s| {
         let hs: Vec<_> = (0..threads)
             .map(|t| {
-                let b = &bytes;
+                let b = bytes;
                 s.spawn(move || mutate_range(b, t * chunk..((t + 1) * chunk).min(end)))
             })
             .collect();
@@ -46,7 +57,7 @@ fn every_single_byte_mutation() {
 
 #[test]
 fn truncation_every_7th_length() {
-    let (_, _, bytes) = common::sample();
+    let (_, _, bytes) = common::extras_sample();
     for n in (0..bytes.len()).step_by(7) {
         let r = std::panic::catch_unwind(|| Image::parse(&bytes[..n]));
         assert!(r.is_ok(), "panic at length {n}");
@@ -56,10 +67,15 @@ fn truncation_every_7th_length() {
 
 #[test]
 fn reader_survives_mutations() {
-    let (img, _, bytes) = common::sample();
-    let end = headers_and_notes_len(&img);
+    for (img, _, bytes) in [common::sample(), common::extras_sample()] {
+        reader_agrees(&img, &bytes);
+    }
+}
+
+fn reader_agrees(img: &Image, bytes: &[u8]) {
+    let end = headers_and_notes_len(img);
     for o in (0..end).step_by(3) {
-        let mut b = bytes.clone();
+        let mut b = bytes.to_vec();
         b[o] ^= 0xff;
         let mut c = std::io::Cursor::new(b.clone());
         let r = Image::parse_reader(&mut c, &Limits::default());

@@ -475,6 +475,9 @@ fn dump(pid: i32, path: &str, created: &mut bool) -> Result<()> {
         tls,
         state: KckptState { mm, vdso_base, umask, sigblocked, sigactions: inj.sigactions, rlimits, attrs, vmas, fds, cwd },
         segments,
+        xstate: None,
+        sigpending: None,
+        itimers: None,
         extra_notes: Vec::new(),
         notes: Vec::new(),
     };

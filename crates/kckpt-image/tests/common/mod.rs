@@ -32,7 +32,6 @@ pub fn builder() -> Builder {
             arg_end: 0xbffd_ff20,
             env_start: 0xbffd_ff20,
             env_end: 0xbffd_ff40,
-            ..MmFields::default()
         })
         .sigaction(2, Sigaction { handler: 0x0804_8100, flags: 0x1400_0000, restorer: 0x0804_8200, mask: 2 })
         .sigaction(13, Sigaction { handler: 1, ..Sigaction::default() })
@@ -87,4 +86,53 @@ pub fn patch(img: &Image, b: &mut [u8], name: &str, f: impl Fn(u32) -> u32) {
     let o = off(img, name);
     let v = get32(b, o);
     set32(b, o, f(v));
+}
+
+/// The XSAVE area of an AVX machine: xcr0 x87|SSE|AVX, all three in use,
+/// 832 bytes, the legacy area's fcw/mxcsr as Builder's fxsave, a YMM byte set.
+pub fn avx_xstate() -> Xstate {
+    let mut legacy = vec![0u8; 512];
+    legacy[0..2].copy_from_slice(&0x037fu16.to_le_bytes());
+    legacy[24..28].copy_from_slice(&0x1f80u32.to_le_bytes());
+    let mut x = Xstate::new(&legacy, 7, 7, 832);
+    x.0[576] = 0xa5;
+    x
+}
+
+/// A queued SIGUSR1 from pid 77 with si_value 42 (thread), a SIGTERM
+/// kill() and two SIGRTMIN+2 (process).
+pub fn pending() -> SigPending {
+    SigPending {
+        thread: vec![Siginfo::new(10, -1, 77, 1000, 42)],
+        process: vec![Siginfo::new(15, 0, 1, 0, 0), Siginfo::new(34, -1, 77, 1000, 1), Siginfo::new(34, -1, 77, 1000, 2)],
+    }
+}
+
+/// ITIMER_REAL 1.5 s left, every 0.25 s; VIRTUAL off; PROF 3 s one-shot.
+pub fn timers() -> [Itimerval; 3] {
+    [
+        Itimerval { interval_sec: 0, interval_usec: 250_000, value_sec: 1, value_usec: 500_000 },
+        Itimerval::default(),
+        Itimerval { interval_sec: 0, interval_usec: 0, value_sec: 3, value_usec: 0 },
+    ]
+}
+
+/// [`builder`] with all three optional records and two eventfds: id 1 at
+/// fds 10 and 11 (semaphore, counter 7, 11 nonblocking|cloexec), id 2 at fd 12.
+pub fn extras_builder() -> Builder {
+    let p = pending();
+    builder()
+        .eventfd(10, 1, 7, true, 0)
+        .eventfd(11, 1, 7, true, O_NONBLOCK | O_CLOEXEC)
+        .eventfd(12, 2, 0, false, 0)
+        .xstate(avx_xstate())
+        .sigpending(p.thread, p.process)
+        .itimers(timers())
+}
+
+pub fn extras_sample() -> (Image, Vec<Vec<u8>>, Vec<u8>) {
+    let (img, data) = extras_builder().build();
+    let refs: Vec<&[u8]> = data.iter().map(|d| d.as_slice()).collect();
+    let bytes = img.to_bytes(&refs).expect("write");
+    (img, data, bytes)
 }
