@@ -27,8 +27,6 @@ const VALID_OPEN_FLAGS: u32 = 0o37777777;
 const O_DIRECT: u32 = libc::O_DIRECT as u32;
 const DELETED: &[u8] = b" (deleted)";
 const EVENTFD: &[u8] = b"anon_inode:[eventfd]";
-/// kckpt-image's FD_EVENTFD, until its API commit is merged.
-const FD_EVENTFD: u32 = 4;
 /// What an eventfd record's flags keep (docs/image-format.md, EVENTFD).
 const EVENTFD_FLAGS: u32 = (libc::O_ACCMODE | libc::O_NONBLOCK | libc::O_CLOEXEC) as u32;
 /// EFD_SEMAPHORE, an eventfd record's `mode`.
