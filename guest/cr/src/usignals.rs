@@ -73,9 +73,9 @@ pub fn complete(mut queue: Vec<Raw>, mask: u64) -> Vec<Raw> {
     queue
 }
 
-fn too_many(pid: i32, n: usize) -> CrError {
+fn too_many(pid: i32) -> CrError {
     CrError::Os(
-        format!("process {pid} has {n} pending signals, more than an image holds ({MAX_SIGPENDING})"),
+        format!("process {pid} has more pending signals than an image holds ({MAX_SIGPENDING})"),
         std::io::Error::from_raw_os_error(libc::E2BIG),
     )
 }
@@ -88,7 +88,7 @@ pub fn read(pid: i32, thread_mask: u64, process_mask: u64) -> Result<Queues> {
     let q = Queues { thread: complete(thread, thread_mask), process: complete(process, process_mask) };
     let n = q.thread.len() + q.process.len();
     if n > MAX_SIGPENDING {
-        return Err(too_many(pid, n));
+        return Err(too_many(pid));
     }
     Ok(q)
 }
