@@ -6,7 +6,8 @@
 //! uid/gid in `NT_PRPSINFO`, other pids in `NT_PRSTATUS`: the kckpt note
 //! has no credential fields), the version 2 fields (mutate/v2.rs: rlimits,
 //! SHARED VMAs, process attributes, fd kinds, ids, inline data, pipe
-//! capacity and ends), and
+//! capacity and ends), the optional records (mutate/extras.rs: extras
+//! bits, XSAVE area, pending signals, interval timers, eventfds), and
 //! setuid/setgid-root image files (a
 //! file mode the guest gives the image, also on unmutated seeds: a valid
 //! image the loader must still refuse). A mutant is kept as byte patches
@@ -16,6 +17,7 @@
 
 use std::collections::HashMap;
 
+mod extras;
 mod v2;
 
 use anyhow::{Context, Result};
@@ -391,7 +393,10 @@ fn m_notes(w: &mut Work, r: &mut Rng) {
         }
         2 => {
             // another required type: a duplicate and a missing note
-            let v = r.pick(&[NT_PRSTATUS, NT_PRFPREG, NT_PRPSINFO, NT_AUXV, NT_FILE, NT_PRXFPREG, NT_386_TLS, 0x1234]);
+            let v = r.pick(&[
+                NT_PRSTATUS, NT_PRFPREG, NT_PRPSINFO, NT_AUXV, NT_FILE, NT_PRXFPREG, NT_386_TLS, NT_386_XSTATE,
+                NT_KCKPT_SIGPENDING, NT_KCKPT_ITIMERS, 0x1234,
+            ]);
             w.put32(n.offset + 8, v);
             w.say(format!("note {}/{:#x} n_type = {v:#x}", n.name, n.ntype));
         }
@@ -524,8 +529,11 @@ fn mutate_once(w: &mut Work, r: &mut Rng) {
         38..=53 => m_segments(w, r),
         54..=61 => m_notes(w, r),
         62..=71 => m_kckpt(w, r),
-        72..=79 => {
+        72..=77 => {
             v2::mutate(w, r);
+        }
+        78 | 79 => {
+            extras::mutate(w, r);
         }
         80..=83 => m_auxv(w, r),
         84..=85 => m_ids(w, r),

@@ -13,7 +13,7 @@ use super::{Rng, Work};
 const INF: u64 = u64::MAX;
 
 impl Work<'_> {
-    fn set64(&mut self, field: &str, v: u64) -> bool {
+    pub(super) fn set64(&mut self, field: &str, v: u64) -> bool {
         match self.s.off(field) {
             Some((o, 8)) => {
                 self.put(o, &v.to_le_bytes());
@@ -323,10 +323,10 @@ pub(super) fn m_attrs(w: &mut Work, r: &mut Rng) -> bool {
             true
         }
         10 => {
-            let k = r.below(2);
-            let v = r.pick(&[1u32, 0x8000_0000, u32::MAX]);
-            w.set(&format!("kckpt.attrs.reserved[{k}]"), v);
-            w.say(format!("attrs reserved[{k}] = {v:#x}"));
+            // reserved, or an extras bit no loader knows (the known bits: extras.rs)
+            let (f, v) = r.pick(&[("reserved", 1u32), ("reserved", 0x8000_0000), ("reserved", u32::MAX), ("extras", 8), ("extras", 1 << 31)]);
+            w.set(&format!("kckpt.attrs.{f}"), v | if f == "extras" { w.s.img.extras() } else { 0 });
+            w.say(format!("attrs {f} = {v:#x}"));
             true
         }
         _ => {
@@ -340,6 +340,17 @@ pub(super) fn m_attrs(w: &mut Work, r: &mut Rng) -> bool {
             false
         }
     }
+}
+
+/// `f` would pass as an eventfd record on its own (it is one, or a
+/// record made like one): id, `O_RDWR` plus NONBLOCK/CLOEXEC, mode 0 or
+/// 1, no data or path. (The seed's eventfds keep other ids' counters.)
+fn eventfd_ok(f: &Fd) -> bool {
+    f.id != 0
+        && f.flags & !(O_NONBLOCK | O_CLOEXEC) == O_RDWR
+        && f.mode <= EFD_SEMAPHORE
+        && f.data.is_empty()
+        && f.path.is_empty()
 }
 
 /// Record `i`'s id was used by an earlier record of the same kind.
@@ -357,10 +368,10 @@ pub(super) fn m_fd(w: &mut Work, r: &mut Rng) -> bool {
     match r.below(9) {
         0 => {
             let u = r.u32();
-            let v = r.pick(&[0, 4, 5, 0xffff_ffff, u, FD_PATH, FD_PIPE, FD_UNLINKED]);
+            let v = r.pick(&[0, 5, 6, 0xffff_ffff, u, FD_PATH, FD_PIPE, FD_UNLINKED, FD_EVENTFD]);
             w.set(&name("kind"), v);
             w.say(format!("fd[{i}] kind {v} (was {})", f.kind));
-            !(FD_PATH..=FD_UNLINKED).contains(&v)
+            !(FD_PATH..=FD_EVENTFD).contains(&v) || (v == FD_EVENTFD && !eventfd_ok(f))
         }
         1 => {
             // id 0 on a pipe or unlinked file, an id on a path, or the
@@ -438,6 +449,7 @@ pub(super) fn m_fd(w: &mut Work, r: &mut Rng) -> bool {
             match f.kind {
                 FD_PATH => ![S_IFREG, S_IFDIR, S_IFCHR].contains(&(v & S_IFMT)),
                 FD_UNLINKED => v & S_IFMT != S_IFREG,
+                FD_EVENTFD => v > EFD_SEMAPHORE,
                 _ => false,
             }
         }
@@ -565,7 +577,8 @@ mod tests {
             "below MINSIGSTKSZ",
             "ss_sp 0xfffff000 + ss_size 0x2000",
             "ss_sp 0xbffff801",
-            "reserved[1]",
+            "attrs reserved = 0x80000000",
+            "attrs extras = 0x8",
             "(valid)",
         ] {
             saw(&said, what);
@@ -579,7 +592,7 @@ mod tests {
     #[test]
     fn fd_mutants() {
         let said = check(m_fd, 2000);
-        for what in ["kind 0", "kind 4", "id 0", "id 1 (was 2)", "data_len 0xffffffff", "not the first record", "path_len", "capacity 0x0", "capacity 0xfff", "(read-write)", "without a write end", "without a read end", "mode 0o10"] {
+        for what in ["kind 0", "kind 5", "kind 4", "id 0", "id 1 (was 2)", "data_len 0xffffffff", "not the first record", "path_len", "capacity 0x0", "capacity 0xfff", "(read-write)", "without a write end", "without a read end", "mode 0o10"] {
             saw(&said, what);
         }
     }

@@ -66,7 +66,7 @@ fn timer_line(f: &mut fmt::Formatter<'_>, name: &str, t: &Itimerval) -> fmt::Res
     let state = if (t.value_sec, t.value_usec) == (0, 0) { "  (disarmed)" } else { "" };
     writeln!(
         f,
-        "  {name:<15} value {:<18} interval {}{state}",
+        "    {name:<15} value {:<18} interval {}{state}",
         timeval(t.value_sec, t.value_usec),
         timeval(t.interval_sec, t.interval_usec)
     )
