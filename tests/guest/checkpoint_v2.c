@@ -5,13 +5,13 @@
  * forked after restart), a pipe to itself with unread bytes, its capacity
  * and O_NONBLOCK, a file unlinked while open (contents, position, mode),
  * /dev/null and a directory fd, a raised soft and a lowered hard rlimit,
- * umask 0777 (the image is still 0700 and restarts), and an eventfd that
- * makes checkpoint() fail with EBUSY and leave no image.
+ * umask 0777 (the image is still 0700 and restarts), and an inotify
+ * instance that makes checkpoint() fail with EBUSY and leave no image.
  */
 #define _GNU_SOURCE
 #include <sys/mman.h>
 #include <sys/resource.h>
-#include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include "guest.h"
 #include "image.h"
@@ -56,7 +56,7 @@ static int restored(int pr, int pw, int uf, int nullfd, int dirfd)
 
 int main(void)
 {
-	int pfd[2], uf, nullfd, dirfd, efd, ok = 1, r;
+	int pfd[2], uf, nullfd, dirfd, ifd, ok = 1, r;
 	struct rlimit rl;
 	struct stat st;
 	pid_t pid;
@@ -94,17 +94,17 @@ int main(void)
 	r = exec_image(IMG, 0);
 	printf("%s 2 restart (result %d)\n", r == 1000 ? "ok" : "not ok", r);
 	ok &= r == 1000;
-	/* eventfd: EBUSY */
+	/* inotify: EBUSY (an anonymous inode no record kind describes) */
 	unlink(IMG);
 	pid = fork();
 	if (!pid) {
-		efd = eventfd(0, 0);
-		(void)efd;
+		ifd = inotify_init1(0);
+		(void)ifd;
 		r = ckpt(IMG);
 		_exit(r < 0 && errno == EBUSY ? 0 : 1);
 	}
 	waitpid(pid, &r, 0);
 	ok &= WIFEXITED(r) && !WEXITSTATUS(r) && access(IMG, F_OK);
-	printf("%s 3 eventfd refused with EBUSY, no image left (%d)\n", WIFEXITED(r) && !WEXITSTATUS(r) && access(IMG, F_OK) ? "ok" : "not ok", r);
+	printf("%s 3 inotify refused with EBUSY, no image left (%d)\n", WIFEXITED(r) && !WEXITSTATUS(r) && access(IMG, F_OK) ? "ok" : "not ok", r);
 	return ok ? 0 : 1;
 }

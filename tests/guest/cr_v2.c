@@ -6,8 +6,9 @@
  * umask, the original keeps all it had (its pipe's unread bytes too), a
  * memfd is saved as an unlinked file in both modes, and
  * each image restarts through binfmt_cr and through cr -r --userspace
- * with everything back (owner's own check). An eventfd makes both modes
- * refuse with an error naming it, leave no image and the target running.
+ * with everything back (owner's own check). An inotify instance makes
+ * both modes refuse with an error naming it, leave no image and the
+ * target running.
  */
 #include <sys/stat.h>
 #include "crpair.h"
@@ -42,9 +43,9 @@ int main(void)
 
 	unlink(imgs[0]);
 	unlink(imgs[1]);
-	spawn(&c, (char *[]){ "/bin/owner", "-e", NULL }, 1);
-	check(read_line(&c, line, sizeof(line), 5000) && !strcmp(line, "ready"), "owner -e: \"%s\"", line);
-	refused_both_ways(c.pid, imgs, 1, "eventfd");
+	spawn(&c, (char *[]){ "/bin/owner", "-i", NULL }, 1);
+	check(read_line(&c, line, sizeof(line), 5000) && !strcmp(line, "ready"), "owner -i: \"%s\"", line);
+	refused_both_ways(c.pid, imgs, 1, "inotify");
 	check(self_check(&c), "the refused target runs on unharmed");
 	reap(&c);
 	return failures ? 1 : 0;

@@ -128,6 +128,11 @@ const MARKERS: &[(&str, &str, &str)] = &[
     ("pipes", "fs/binfmt_cr.c", "cr_open_pipe"),
     ("unlinked", "fs/binfmt_cr.c", "cr_open_unlinked"),
     ("many_vmas", "include/uapi/linux/kckpt.h", "KCKPT_MAX_VMAS\t\t65530"),
+    // Placeholders: the function each patch adds to the loader.
+    ("xstate", "fs/binfmt_cr.c", "cr_load_xstate"),
+    ("sigpending", "fs/binfmt_cr.c", "cr_queue_signals"),
+    ("itimers", "fs/binfmt_cr.c", "cr_set_itimers"),
+    ("eventfd", "fs/binfmt_cr.c", "cr_make_eventfd"),
 ];
 
 /// What the kernel tree under test offers the guest tests.

@@ -2,7 +2,9 @@
 /*
  * The shape the cr_* tests of a self-checking program share: the program
  * (tests/guest/progs) prints "ready", answers each "c" on stdin with
- * "check MASK" (0: all there) and waits in read(0) otherwise. It is
+ * "check MASK" (0: all there) and waits in read(0) otherwise. A program
+ * may know other command letters, answered the same way ("v": consume
+ * and verify what "c" only looks at, for instance). It is
  * checkpointed by cr -p in kernel mode and in --userspace mode, the two
  * images compared, and each restarted through binfmt_cr and through
  * cr -r --userspace.
@@ -13,16 +15,25 @@
 #include <sys/syscall.h>
 #include "guest.h"
 
-/* Ask @c to check itself: 1 if it answers "check 0"; says what it did. */
-static __attribute__((unused)) int self_check(struct child *c)
+/*
+ * Send @c the command letter @cmd, which it answers with "check MASK": 1
+ * if it answers "check 0"; says what it did.
+ */
+static __attribute__((unused)) int ask_check(struct child *c, char cmd)
 {
 	char line[64] = "";
 
-	if (write(c->in, "c", 1) == 1 && expect_line(c, "check", line, sizeof(line), 60000) &&
+	if (write(c->in, &cmd, 1) == 1 && expect_line(c, "check", line, sizeof(line), 60000) &&
 	    !strcmp(line, "check 0"))
 		return 1;
-	printf("# got \"%s\"\n", line);
+	printf("# '%c': got \"%s\"\n", cmd, line);
 	return 0;
+}
+
+/* Ask @c to check itself ("c"): 1 if it answers "check 0"; says what it did. */
+static __attribute__((unused)) int self_check(struct child *c)
+{
+	return ask_check(c, 'c');
 }
 
 /*
@@ -55,19 +66,33 @@ static __attribute__((unused)) void spawn_restart(struct child *r, const char *i
 
 /*
  * Restart each of the two images @imgs through cr -r --userspace and
- * through binfmt_cr, and have every restarted process check itself.
+ * through binfmt_cr, and send every restarted process the command letters
+ * @cmds in turn, each to be answered "check 0" (up to the first that is not).
  */
-static __attribute__((unused)) void restart_both_ways(const char *const imgs[2], const char *what)
+static __attribute__((unused)) void restart_both_ways_asking(const char *const imgs[2], const char *cmds,
+							      const char *what)
 {
 	struct child r;
 
 	for (int i = 0; i < 4; i++) {
 		const char *img = imgs[i & 1];
+		const char *p = cmds;
 
 		spawn_restart(&r, img, i & 2);
-		check(self_check(&r), "%s %s: %s", i & 2 ? "binfmt_cr" : "cr -r --userspace", img, what);
+		while (*p && ask_check(&r, *p))
+			p++;
+		check(!*p, "%s %s: %s", i & 2 ? "binfmt_cr" : "cr -r --userspace", img, what);
 		reap(&r);
 	}
+}
+
+/*
+ * Restart each of the two images @imgs through cr -r --userspace and
+ * through binfmt_cr, and have every restarted process check itself.
+ */
+static __attribute__((unused)) void restart_both_ways(const char *const imgs[2], const char *what)
+{
+	restart_both_ways_asking(imgs, "c", what);
 }
 
 /* Both modes refuse to checkpoint @pid (cr exits @code) and leave no image */

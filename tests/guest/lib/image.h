@@ -28,6 +28,7 @@
 #define ST_NR_FDS	72
 #define ST_RLIM		1624
 #define ST_ATTRS	1880
+#define ST_EXTRAS	1920	/* kckpt_attrs.extras: which optional notes follow */
 #define ST_FIXED	1928
 /* struct kckpt_fd: fixed part, then path and data, each padded to 4 */
 #define FD_REC		36
@@ -85,6 +86,38 @@ static __attribute__((unused)) int img_index(struct img *m)
 		pos += 12 + ((namesz + 3) & ~3u) + ((descsz + 3) & ~3u);
 	}
 	return m->state && m->regs ? 0 : -1;
+}
+
+/*
+ * The descriptor of the note @name/@type of a loaded image: its offset
+ * (0 if there is none), its size in *@size; *@count says how many there are.
+ */
+static __attribute__((unused)) size_t img_find_note(const struct img *m, const char *name, uint32_t type,
+						   uint32_t *size, int *count)
+{
+	uint32_t noff = img_get(m, 52 + 4), nsz = img_get(m, 52 + 16), pos = 0;
+	size_t found = 0;
+
+	*count = 0;
+	*size = 0;
+	while (pos + 12 <= nsz && noff + nsz <= m->len) {
+		size_t n = noff + pos;
+		uint32_t namesz = img_get(m, n), descsz = img_get(m, n + 4);
+		size_t desc = n + 12 + ((namesz + 3) & ~3u);
+
+		if (desc + descsz > m->len)
+			break;
+		if (namesz == strlen(name) + 1 && !memcmp(m->buf + n + 12, name, namesz) &&
+		    img_get(m, n + 8) == type) {
+			if (!found) {
+				found = desc;
+				*size = descsz;
+			}
+			++*count;
+		}
+		pos += 12 + ((namesz + 3) & ~3u) + ((descsz + 3) & ~3u);
+	}
+	return found;
 }
 
 static __attribute__((unused)) int img_load(struct img *m, const char *path)

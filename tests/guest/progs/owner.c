@@ -5,8 +5,8 @@
  * pipe to itself (capacity 128 KiB, O_NONBLOCK write end, unread bytes),
  * a file unlinked while open (mode 0640, position 4), /dev/null
  * (close-on-exec) and a directory open, a memfd (contents, position 2), RLIMIT_NOFILE soft 200 and
- * RLIMIT_CORE hard 1000000, umask 0777. "-e" also holds an eventfd,
- * which no checkpoint can represent. Prints "ready"; on each "c" read
+ * RLIMIT_CORE hard 1000000, umask 0777. "-i" also holds an inotify
+ * instance, which no checkpoint can represent. Prints "ready"; on each "c" read
  * from stdin it checks all of that without changing it (a child forked
  * now shares the shared page) and prints "check MASK", 0 when all is
  * there; EOF ends it.
@@ -16,7 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -123,7 +123,7 @@ int main(int argc, char **argv)
 		rl.rlim_cur = rl.rlim_max;
 	setrlimit(RLIMIT_CORE, &rl);
 	umask(0777);
-	if (argc > 1 && !strcmp(argv[1], "-e") && eventfd(0, 0) < 0)
+	if (argc > 1 && !strcmp(argv[1], "-i") && inotify_init1(0) < 0)
 		return 1;
 	printf("ready\n");
 	while (read(0, &c, 1) == 1)
