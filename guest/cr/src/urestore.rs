@@ -665,6 +665,33 @@ mod tests {
     }
 
     #[test]
+    fn an_xsave_area_this_cpu_cannot_load_is_refused_before_the_fork() {
+        use kckpt_image::{Builder, Xstate};
+        use std::os::unix::fs::PermissionsExt;
+        let cpu = crate::uxstate::cpu();
+        // one size this CPU does not have, with features it enables
+        let x = Xstate::new(&[0; 512], cpu.xcr0.max(3), 3, cpu.size as usize + 64);
+        let bytes = Builder::new().segment(0x0804_8000, 1, PF_R | PF_X, 0, vec![]).xstate(x).bytes();
+        assert!(!bytes.is_empty(), "the crate accepts the area: only this CPU refuses it");
+        let path = std::env::temp_dir().join(format!("cr-xstate-{}.kckpt", std::process::id()));
+        std::fs::write(&path, &bytes).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let e = run(path.to_str().unwrap(), false).unwrap_err();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(e.code(), 7, "{e}");
+        let want = if cpu.xsave { "XSAVE layout differs" } else { "does not use XSAVE" };
+        assert!(e.to_string().contains(want), "{e}");
+    }
+
+    #[test]
+    fn the_restorer_ends_in_rt_sigreturn_with_esp_past_pretcode() {
+        let mut a = asm();
+        a.mov_ri(4, 0x2000_0100 + 4);
+        a.sys(NR_RT_SIGRETURN, &[], false);
+        assert_eq!(a.code, [0xbc, 0x04, 0x01, 0x00, 0x20, 0xb8, 173, 0, 0, 0, 0xcd, 0x80]);
+    }
+
+    #[test]
     fn data_is_aligned_and_addressed() {
         let mut d = Data { base: 0x2000, bytes: Vec::new() };
         assert_eq!(d.put(&[1], 1), 0x2000);
