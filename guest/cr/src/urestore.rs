@@ -26,7 +26,6 @@
 //! restored context. A failure before that point is reported by cr with
 //! its exit code; a failed call inside the restorer exits with status 127.
 
-use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::io::AsRawFd;
 
