@@ -8,7 +8,9 @@
 //! sigactions, the 16 rlimits, the attributes (comm, personality,
 //! no_new_privs, dumpable, sigaltstack), VMAs, fds with their kinds, ids
 //! and data, cwd), the segments (address, size, flags) and
-//! their contents byte for byte.
+//! their contents byte for byte; the XSAVE area byte for byte, the pending
+//! signals entry by entry, whether each interval timer is armed and its
+//! interval.
 //!
 //! Allowed to differ, and why:
 //! - `kckpt_vma.pgoff` of anonymous VMAs: the kernel's vm_pgoff of
@@ -18,9 +20,13 @@
 //!   fdinfo reports the descriptor's close-on-exec state instead.
 //! - NT_PRSTATUS outside pr_reg and NT_PRPSINFO (informational core notes,
 //!   not used by restart): reported, not counted.
+//! - The time left on an interval timer: ITIMER_REAL runs while the
+//!   process is stopped, ITIMER_PROF counts the injected checkpoint call.
+//!   Reported, not counted; an armed timer must be armed in both.
 
 use kckpt_image::consts::VMA_FILE;
-use kckpt_image::{Attrs, Image, MM_NAMES, REG_NAMES, RLIMIT_NAMES};
+use kckpt_image::extras::ITIMER_NAMES;
+use kckpt_image::{Attrs, Image, Itimerval, SigPending, Xstate, MM_NAMES, REG_NAMES, RLIMIT_NAMES};
 
 use crate::error::{CrError, Result};
 
@@ -56,6 +62,65 @@ fn attrs_differences(a: &Attrs, b: &Attrs) -> Vec<String> {
     v
 }
 
+/// Where two XSAVE areas of the same size first differ: the legacy area,
+/// the header, or the components after it.
+fn xstate_difference(a: Option<&Xstate>, b: Option<&Xstate>) -> Option<String> {
+    match (a, b) {
+        (None, None) => None,
+        (Some(_), None) | (None, Some(_)) => Some(format!("NT_386_XSTATE present {} != {}", a.is_some(), b.is_some())),
+        (Some(x), Some(y)) if x.0.len() != y.0.len() => Some(format!("NT_386_XSTATE {} bytes != {} bytes", x.0.len(), y.0.len())),
+        (Some(x), Some(y)) => {
+            let at = x.0.iter().zip(&y.0).position(|(p, q)| p != q)?;
+            let part = match at {
+                0..512 => "legacy area",
+                512..576 => "XSAVE header",
+                _ => "extended components",
+            };
+            Some(format!(
+                "NT_386_XSTATE differs from byte {at} ({part}); xfeatures {:#x} != {:#x}",
+                x.xfeatures(),
+                y.xfeatures()
+            ))
+        }
+    }
+}
+
+/// The pending signals that differ, one line per queue.
+fn sigpending_differences(a: Option<&SigPending>, b: Option<&SigPending>) -> Vec<String> {
+    let empty = SigPending::default();
+    let (a, b) = (a.unwrap_or(&empty), b.unwrap_or(&empty));
+    let mut v = Vec::new();
+    for (name, x, y) in [("thread", &a.thread, &b.thread), ("process", &a.process, &b.process)] {
+        let signos = |q: &[kckpt_image::Siginfo]| q.iter().map(|s| s.signo()).collect::<Vec<_>>();
+        if x.len() != y.len() {
+            v.push(format!("pending signals ({name}) {:?} != {:?}", signos(x), signos(y)));
+        } else if let Some(k) = x.iter().zip(y).position(|(p, q)| p != q) {
+            v.push(format!("pending signal {k} ({name}, signal {}): siginfo differs", x[k].signo()));
+        }
+    }
+    v
+}
+
+/// The interval timers: (differences, informational notes).
+fn itimer_differences(a: Option<&[Itimerval; 3]>, b: Option<&[Itimerval; 3]>) -> (Vec<String>, Vec<String>) {
+    let off = [Itimerval::default(); 3];
+    let (a, b) = (a.unwrap_or(&off), b.unwrap_or(&off));
+    let (mut diffs, mut notes) = (Vec::new(), Vec::new());
+    for (k, (x, y)) in a.iter().zip(b).enumerate() {
+        let armed = |t: &Itimerval| t.value_sec != 0 || t.value_usec != 0;
+        let name = ITIMER_NAMES[k];
+        if (x.interval_sec, x.interval_usec) != (y.interval_sec, y.interval_usec) || armed(x) != armed(y) {
+            diffs.push(format!("{name} {x:?} != {y:?}"));
+        } else if (x.value_sec, x.value_usec) != (y.value_sec, y.value_usec) {
+            notes.push(format!(
+                "{name} time left {}.{:06} s != {}.{:06} s (informational)",
+                x.value_sec, x.value_usec, y.value_sec, y.value_usec
+            ));
+        }
+    }
+    (diffs, notes)
+}
+
 /// Returns the number of differences (0 = same state).
 pub fn run(a_path: &str, b_path: &str) -> Result<i32> {
     let (a, fa) = load(a_path)?;
@@ -76,6 +141,16 @@ pub fn run(a_path: &str, b_path: &str) -> Result<i32> {
     }
     if a.fxsave != b.fxsave {
         differ("NT_PRXFPREG".into());
+    }
+    if let Some(d) = xstate_difference(a.xstate.as_ref(), b.xstate.as_ref()) {
+        differ(d);
+    }
+    for d in sigpending_differences(a.sigpending.as_ref(), b.sigpending.as_ref()) {
+        differ(d);
+    }
+    let (timer_diffs, timer_notes) = itimer_differences(a.itimers.as_ref(), b.itimers.as_ref());
+    for d in timer_diffs {
+        differ(d);
     }
     if a.tls != b.tls {
         differ(format!("TLS {:?} != {:?}", a.tls, b.tls));
@@ -161,13 +236,17 @@ pub fn run(a_path: &str, b_path: &str) -> Result<i32> {
     if a.prpsinfo.raw != b.prpsinfo.raw {
         println!("note: NT_PRPSINFO differs (informational)");
     }
+    for n in timer_notes {
+        println!("note: {n}");
+    }
     println!(
-        "compared {} registers, {} VMAs, {} segments ({} bytes), {} fds, 64 sigactions, 16 rlimits, attrs, cwd {:?}: {}",
+        "compared {} registers, {} VMAs, {} segments ({} bytes), {} fds, 64 sigactions, 16 rlimits, attrs, extras {:#x}, cwd {:?}: {}",
         17,
         sa.vmas.len(),
         a.segments.len(),
         bytes,
         sa.fds.len(),
+        a.extras(),
         String::from_utf8_lossy(&sa.cwd),
         if diffs == 0 { "same state".to_string() } else { format!("{diffs} differences") }
     );
@@ -177,6 +256,48 @@ pub fn run(a_path: &str, b_path: &str) -> Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kckpt_image::Siginfo;
+
+    #[test]
+    fn xstate_differences_say_where() {
+        let x = Xstate::new(&[0; 512], 7, 3, 832);
+        assert_eq!(xstate_difference(Some(&x), Some(&x)), None);
+        assert_eq!(xstate_difference(None, None), None);
+        assert!(xstate_difference(Some(&x), None).unwrap().contains("present true != false"));
+        let mut y = x.clone();
+        y.0[600] = 1;
+        assert!(xstate_difference(Some(&x), Some(&y)).unwrap().contains("byte 600 (extended components)"));
+        let z = Xstate::new(&[0; 512], 7, 7, 832);
+        assert!(xstate_difference(Some(&x), Some(&z)).unwrap().contains("XSAVE header"));
+        assert!(xstate_difference(Some(&x), Some(&Xstate::new(&[0; 512], 7, 3, 1088))).unwrap().contains("832 bytes != 1088"));
+    }
+
+    #[test]
+    fn pending_signals_are_compared_entry_by_entry() {
+        let p = SigPending { thread: vec![Siginfo::new(10, -6, 1, 0, 0)], process: vec![Siginfo::new(34, -1, 1, 0, 5)] };
+        assert!(sigpending_differences(Some(&p), Some(&p)).is_empty());
+        assert!(sigpending_differences(None, None).is_empty());
+        assert_eq!(sigpending_differences(Some(&p), None), ["pending signals (thread) [10] != []", "pending signals (process) [34] != []"]);
+        let mut q = p.clone();
+        q.process[0] = Siginfo::new(34, -1, 1, 0, 6);
+        assert_eq!(sigpending_differences(Some(&p), Some(&q)), ["pending signal 0 (process, signal 34): siginfo differs"]);
+    }
+
+    #[test]
+    fn timers_must_agree_on_interval_and_being_armed_only() {
+        let t = |value_sec, value_usec| {
+            let mut v = [Itimerval::default(); 3];
+            v[0] = Itimerval { interval_sec: 1, interval_usec: 0, value_sec, value_usec };
+            v
+        };
+        let (d, n) = itimer_differences(Some(&t(5, 0)), Some(&t(4, 999_000)));
+        assert!(d.is_empty());
+        assert_eq!(n, ["ITIMER_REAL time left 5.000000 s != 4.999000 s (informational)"]);
+        let (d, _) = itimer_differences(Some(&t(5, 0)), None);
+        assert_eq!(d.len(), 1, "armed in one image only");
+        let (d, n) = itimer_differences(None, None);
+        assert!(d.is_empty() && n.is_empty());
+    }
 
     #[test]
     fn every_attrs_field_is_compared() {

@@ -8,9 +8,14 @@ mod inject;
 mod restart;
 mod sys;
 mod uckpt;
+mod uextras;
 mod ufds;
+mod uitimers;
 mod umapped;
 mod urestore;
+mod usigframe;
+mod usignals;
+mod uxstate;
 
 use error::{CrError, Result};
 

@@ -94,6 +94,64 @@ pub fn get_thread_area(pid: i32, entry: u32) -> Result<[u8; 16]> {
     Ok(b)
 }
 
+/// PTRACE_GETREGSET (linux/ptrace.h) and the XSAVE regset's note type.
+const PTRACE_GETREGSET: libc::c_uint = 0x4204;
+const NT_X86_XSTATE: usize = 0x202;
+
+/// The XSAVE area of `pid` as PTRACE_GETREGSET(NT_X86_XSTATE) gives it
+/// (what an ELF core dump's NT_386_XSTATE holds): at most `max` bytes,
+/// cut to the length the kernel wrote.
+pub fn get_xstate(pid: i32, max: usize) -> Result<Vec<u8>> {
+    let mut buf = vec![0u8; max];
+    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    // SAFETY: `iov` describes `buf`, live and writable for `iov_len` bytes;
+    // the kernel writes at most that and updates `iov_len`.
+    if unsafe { libc::ptrace(PTRACE_GETREGSET, pid, NT_X86_XSTATE, &mut iov as *mut libc::iovec) } < 0 {
+        return Err(CrError::last_os(format!("PTRACE_GETREGSET(NT_X86_XSTATE) on {pid}")));
+    }
+    let n = iov.iov_len.min(max);
+    buf.truncate(n);
+    Ok(buf)
+}
+
+/// PTRACE_PEEKSIGINFO and its flag (linux/ptrace.h).
+const PTRACE_PEEKSIGINFO: libc::c_uint = 0x4209;
+pub const PTRACE_PEEKSIGINFO_SHARED: u32 = 1;
+/// An i386 siginfo_t.
+pub const SIGINFO_SIZE: usize = 128;
+
+/// struct ptrace_peeksiginfo_args.
+#[repr(C)]
+struct PeekArgs {
+    off: u64,
+    flags: u32,
+    nr: i32,
+}
+
+/// Up to `out.len()` queued siginfos of `pid` from position `off`
+/// (the process's queue with `PTRACE_PEEKSIGINFO_SHARED`), without
+/// dequeuing them; the number copied (0 past the end).
+pub fn peek_siginfo(pid: i32, off: u64, flags: u32, out: &mut [[u8; SIGINFO_SIZE]]) -> Result<usize> {
+    let args = PeekArgs { off, flags, nr: out.len() as i32 };
+    // SAFETY: `args` is a live ptrace_peeksiginfo_args; `out` has room for
+    // `nr` siginfos of the i386 size, which is what the kernel writes.
+    let n = unsafe { libc::ptrace(PTRACE_PEEKSIGINFO, pid, &args as *const PeekArgs, out.as_mut_ptr()) };
+    if n < 0 {
+        return Err(CrError::last_os(format!("PTRACE_PEEKSIGINFO on {pid}")));
+    }
+    Ok(n as usize)
+}
+
+/// eventfd2(initval 0, flags): a new eventfd.
+pub fn eventfd(flags: i32) -> std::io::Result<i32> {
+    // SAFETY: integer arguments.
+    let fd = unsafe { libc::eventfd(0, flags) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(fd)
+}
+
 /// waitpid(pid, __WALL); the raw status.
 pub fn wait_all(pid: i32) -> Result<i32> {
     let mut st = 0;

@@ -1,8 +1,10 @@
 //! `cr -p PID --userspace`: write the kckpt image without sys_checkpoint.
 //! The target is seized and stopped with ptrace; its state comes from
 //! ptrace (registers, FPU, TLS), /proc (maps, memory, auxv, fds, cwd, mm
-//! fields, umask, blocked mask) and a few injected system calls (brk(0)
-//! and rt_sigaction(sig, NULL, &old) for every signal, which have no /proc
+//! fields, umask, blocked mask), ptrace again for the XSAVE area
+//! (uxstate.rs) and the pending signals (usignals.rs), and a few injected
+//! system calls (brk(0), rt_sigaction(sig, NULL, &old) for every signal,
+//! getitimer for each interval timer (uitimers.rs), which have no /proc
 //! or ptrace interface). The image is laid out by the kckpt-image crate
 //! exactly as the kernel lays it out; memory is streamed page by page from
 //! /proc/PID/mem, all-zero pages left as holes. Then the target is let go.
@@ -188,6 +190,8 @@ struct Injected {
     dumpable: u32,
     /// sigaltstack as stored: (ss_sp, ss_size, ss_flags), see `stored_altstack`.
     altstack: (u32, u32, u32),
+    /// ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF.
+    itimers: crate::uitimers::Timers,
 }
 
 /// An i386 `stack_t` as sigaltstack(2) writes it: u32 ss_sp, i32 ss_flags,
@@ -235,7 +239,14 @@ fn injected_state(pid: i32, mem: &File, resume: &Regs) -> Result<Injected> {
         injected_ok(r, "sigaltstack", pid)?;
         let mut b = [0u8; 12];
         mem.read_exact_at(&mut b, scratch as u64).map_err(os("reading a stack_t"))?;
-        Ok(Injected { brk, sigactions: acts, dumpable, altstack: stored_altstack(&b) })
+        let mut timers = [[0u8; 16]; 3];
+        for (which, t) in timers.iter_mut().enumerate() {
+            let r = syscall_in(pid, int80, resume, crate::uitimers::NR_GETITIMER, &[which as u32, scratch], &mut pending)?;
+            injected_ok(r, &format!("getitimer({which})"), pid)?;
+            mem.read_exact_at(t, scratch as u64).map_err(os("reading an itimerval"))?;
+        }
+        let itimers = crate::uitimers::parse(&timers);
+        Ok(Injected { brk, sigactions: acts, dumpable, altstack: stored_altstack(&b), itimers })
     };
     let r = run();
     // Put back the stack and the registers, whatever happened.
@@ -300,9 +311,17 @@ fn dump(pid: i32, path: &str, created: &mut bool) -> Result<()> {
     if status_field(&status, "Threads")?.parse::<u32>().unwrap_or(1) > 1 {
         return Err(CrError::Os(format!("process {pid} has several threads"), std::io::Error::from_raw_os_error(libc::EBUSY)));
     }
+    crate::uitimers::refuse_posix_timers(pid, &read_proc(pid, "timers")?)?;
+    let hex = |k: &str| -> Result<u64> {
+        u64::from_str_radix(status_field(&status, k)?, 16).map_err(|_| CrError::Os(format!("bad {k}"), std::io::Error::other("parse")))
+    };
+    // Before any injected call: one could take an unblocked signal off
+    // the queue.
+    let sigqueues = crate::usignals::read(pid, hex("SigPnd")?, hex("ShdPnd")?)?;
     let orig = getregs(pid)?;
     let resume = resume_regs(&orig);
     let fpregs = sys::getfpregs(pid)?;
+    let xstate = crate::uxstate::read(pid, &crate::uxstate::cpu())?;
     // Without FXSR there is no SSE state: left zero, as the kernel does.
     let fxsave = sys::getfpxregs(pid).unwrap_or([0; FXSAVE_SIZE]);
     let mut tls = [UserDesc::default(); 3];
@@ -319,9 +338,6 @@ fn dump(pid: i32, path: &str, created: &mut bool) -> Result<()> {
     let brk = inj.brk;
 
     let stat = Stat::parse(&read_proc(pid, "stat")?);
-    let hex = |k: &str| -> Result<u64> {
-        u64::from_str_radix(status_field(&status, k)?, 16).map_err(|_| CrError::Os(format!("bad {k}"), std::io::Error::other("parse")))
-    };
     let sigblocked = hex("SigBlk")?;
     let sigpend = hex("SigPnd")?;
     let umask = u32::from_str_radix(status_field(&status, "Umask")?, 8).unwrap_or(0o022);
@@ -465,6 +481,7 @@ fn dump(pid: i32, path: &str, created: &mut bool) -> Result<()> {
         extra_notes: Vec::new(),
         notes: Vec::new(),
     };
+    crate::uextras::set(&mut img, xstate, sigqueues, inj.itimers);
     img.relayout();
 
     let mut out = std::fs::OpenOptions::new()

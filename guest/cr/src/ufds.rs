@@ -3,7 +3,8 @@
 //! "Descriptor kinds"): regular files, directories and character devices
 //! by path; pipes both of whose ends the process holds, with their unread
 //! bytes (copied with tee(2), which does not consume them); files unlinked
-//! while open, with their contents. Terminals, and pipes or sockets at
+//! while open, with their contents; eventfds with their counter and
+//! EFD_SEMAPHORE flag, from fdinfo. Terminals, and pipes or sockets at
 //! fds 0-2 that lead elsewhere, are inherited; anything else is refused
 //! with EBUSY naming the fd and what it is.
 
@@ -25,6 +26,11 @@ use crate::sys;
 const VALID_OPEN_FLAGS: u32 = 0o37777777;
 const O_DIRECT: u32 = libc::O_DIRECT as u32;
 const DELETED: &[u8] = b" (deleted)";
+const EVENTFD: &[u8] = b"anon_inode:[eventfd]";
+/// What an eventfd record's flags keep (docs/image-format.md, EVENTFD).
+const EVENTFD_FLAGS: u32 = (libc::O_ACCMODE | libc::O_NONBLOCK | libc::O_CLOEXEC) as u32;
+/// EFD_SEMAPHORE, an eventfd record's `mode`.
+const EFD_SEMAPHORE: u32 = 1;
 
 fn busy(what: String) -> CrError {
     CrError::Os(what, std::io::Error::from_raw_os_error(libc::EBUSY))
@@ -85,6 +91,10 @@ pub fn collect(pid: i32) -> Result<Vec<Fd>> {
         let t = md.file_type();
         let deleted = target.ends_with(DELETED);
         let anon = target.starts_with(b"anon_inode:");
+        if target == EVENTFD {
+            found.push(eventfd(pid, fd, flags, &info)?);
+            continue;
+        }
         let kind = if anon {
             None
         } else if (t.is_file() || t.is_dir()) && !deleted && target.starts_with(b"/") {
@@ -120,7 +130,39 @@ pub fn collect(pid: i32) -> Result<Vec<Fd>> {
     }
     pipes(pid, &mut found)?;
     unlinked(pid, &mut found)?;
+    number(&mut found, FD_EVENTFD);
     Ok(found.into_iter().map(|f| f.rec).collect())
+}
+
+/// An eventfd's state from its fdinfo (`info`): the counter
+/// (`eventfd-count:`, hex), EFD_SEMAPHORE (`eventfd-semaphore:`) and the
+/// eventfd's own number (`eventfd-id:`), which tells eventfds apart (they
+/// all share one anonymous inode) and is the key its records are
+/// numbered by. No fdinfo line tells EFD_SEMAPHORE otherwise, and a read
+/// would consume the counter: without the line, the fd is refused.
+fn eventfd_state(info: &str) -> std::result::Result<(u64, u32, u64), &'static str> {
+    let field = |k: &str| info.lines().find_map(|l| l.strip_prefix(k)).map(str::trim);
+    let count = field("eventfd-count:").and_then(|v| u64::from_str_radix(v, 16).ok()).ok_or("no eventfd-count in its fdinfo")?;
+    let id = field("eventfd-id:").and_then(|v| v.parse().ok()).ok_or("no eventfd-id in its fdinfo")?;
+    let sem = match field("eventfd-semaphore:") {
+        Some("0") => 0,
+        Some("1") => EFD_SEMAPHORE,
+        _ => return Err("no eventfd-semaphore in its fdinfo: EFD_SEMAPHORE cannot be told"),
+    };
+    Ok((count, sem, id))
+}
+
+/// The record of eventfd `fd` (its id is given by `number` later).
+fn eventfd(pid: i32, fd: u32, flags: u32, info: &str) -> Result<Found> {
+    let (count, mode, key) = eventfd_state(info).map_err(|why| busy(format!("fd {fd} of {pid} is an eventfd: {why}")))?;
+    if count > i64::MAX as u64 {
+        return Err(CrError::Os(
+            format!("fd {fd} of {pid}: eventfd counter {count:#x} is more than an image holds"),
+            std::io::Error::from_raw_os_error(libc::EOVERFLOW),
+        ));
+    }
+    let rec = Fd { fd, flags: flags & EVENTFD_FLAGS, pos: count, mode, kind: FD_EVENTFD, id: 0, path: Vec::new(), data: Vec::new() };
+    Ok(Found { rec, dev_ino: (u64::MAX, key) })
 }
 
 /// Give the records of `kind` ids by inode, in fd order from 1; returns
@@ -269,7 +311,17 @@ pub fn install(fds: &[Fd], scratch: i32) -> Result<()> {
         if made.contains_key(&(x.kind, x.id)) {
             continue;
         }
-        let pair = if x.kind == FD_PIPE {
+        let pair = if x.kind == FD_EVENTFD {
+            let mut fl = libc::EFD_CLOEXEC;
+            if x.mode & EFD_SEMAPHORE != 0 {
+                fl |= libc::EFD_SEMAPHORE;
+            }
+            let e = high(sys::eventfd(fl).map_err(fail(format!("fd {}: eventfd2", x.fd)))?)?;
+            if x.pos > 0 {
+                sys::write_all(e, &x.pos.to_ne_bytes()).map_err(fail(format!("fd {}: setting the eventfd counter", x.fd)))?;
+            }
+            (e, e)
+        } else if x.kind == FD_PIPE {
             let (r, w) = sys::pipe()?;
             let (r, w) = (high(r.into_raw_fd())?, high(w.into_raw_fd())?);
             // SAFETY: integer arguments on our pipe.
@@ -293,6 +345,10 @@ pub fn install(fds: &[Fd], scratch: i32) -> Result<()> {
                 let (r, w) = made[&(x.kind, x.id)];
                 let end = if x.flags & O_ACCMODE == O_WRONLY { w } else { r };
                 sys::dup_to(end, x.fd as i32, cloexec).and_then(|()| sys::set_status_flags(x.fd as i32, x.flags))
+            }
+            FD_EVENTFD => {
+                let (e, _) = made[&(x.kind, x.id)];
+                sys::dup_to(e, x.fd as i32, cloexec).and_then(|()| sys::set_status_flags(x.fd as i32, x.flags))
             }
             FD_UNLINKED => {
                 let (m, _) = made[&(x.kind, x.id)];
@@ -335,6 +391,51 @@ mod tests {
     fn reopening_never_creates_or_truncates() {
         let f = reopen_flags((libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC | libc::O_APPEND) as u32);
         assert_eq!(f, libc::O_RDWR | libc::O_APPEND);
+    }
+
+    #[test]
+    fn eventfd_fdinfo_gives_counter_semaphore_and_id() {
+        let info = "pos:\t0\nflags:\t02004002\nmnt_id:\t15\nino:\t1057\neventfd-count:                5\neventfd-id: 3\neventfd-semaphore: 1\n";
+        assert_eq!(eventfd_state(info), Ok((5, EFD_SEMAPHORE, 3)));
+        let big = info.replace("               5", "fffffffffffffffe");
+        assert_eq!(eventfd_state(&big).unwrap().0, 0xffff_ffff_ffff_fffe);
+        let e = eventfd(1, 7, 0o2004002, &big).err().unwrap();
+        assert!(matches!(e, CrError::Os(_, ref io) if io.raw_os_error() == Some(libc::EOVERFLOW)), "{e}");
+        let old = info.replace("eventfd-semaphore: 1\n", "");
+        assert!(eventfd_state(&old).unwrap_err().contains("EFD_SEMAPHORE"));
+        let f = eventfd(1, 7, 0o2004002 | 0o2000, info).unwrap();
+        assert_eq!((f.rec.kind, f.rec.pos, f.rec.mode, f.rec.flags), (FD_EVENTFD, 5, 1, 0o2004002), "O_APPEND dropped");
+    }
+
+    #[test]
+    fn eventfds_share_an_id_by_their_eventfd_id() {
+        let info = |id: u32| format!("eventfd-count: 0\neventfd-id: {id}\neventfd-semaphore: 0\n");
+        let mut found = vec![eventfd(1, 3, 2, &info(9)).unwrap(), eventfd(1, 4, 2, &info(4)).unwrap(), eventfd(1, 5, 2, &info(9)).unwrap()];
+        number(&mut found, FD_EVENTFD);
+        let ids: Vec<u32> = found.iter().map(|f| f.rec.id).collect();
+        assert_eq!(ids, [1, 2, 1]);
+    }
+
+    #[test]
+    fn an_eventfd_is_made_again_with_its_counter_at_each_fd() {
+        let rec = |fd, flags| Fd { fd, flags, pos: 3, mode: EFD_SEMAPHORE, kind: FD_EVENTFD, id: 1, path: Vec::new(), data: Vec::new() };
+        let nb = libc::O_NONBLOCK as u32;
+        let (a, b) = (sys::dup_at_least(0, 300).unwrap(), sys::dup_at_least(0, 310).unwrap());
+        install(&[rec(a as u32, 2 | nb), rec(b as u32, 2 | nb | libc::O_CLOEXEC as u32)], 400).unwrap();
+        // SAFETY: integer arguments on the installed descriptors.
+        let (fa, fb) = unsafe { (libc::fcntl(a, libc::F_GETFD), libc::fcntl(b, libc::F_GETFD)) };
+        assert_eq!((fa, fb), (0, libc::FD_CLOEXEC));
+        let mut v = 0u64;
+        // SAFETY: reading 8 bytes into `v`.
+        let n = unsafe { libc::read(a, (&mut v as *mut u64).cast(), 8) };
+        assert_eq!((n, v), (8, 1), "a semaphore reads 1 at a time");
+        let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{b}")).unwrap();
+        let (count, sem, _) = eventfd_state(&info).unwrap();
+        assert_eq!((count, sem), (2, EFD_SEMAPHORE), "the same eventfd at both fds");
+        // SAFETY: as above.
+        assert!(unsafe { libc::fcntl(b, libc::F_GETFL) } & libc::O_NONBLOCK != 0);
+        sys::close(a);
+        sys::close(b);
     }
 
     #[test]

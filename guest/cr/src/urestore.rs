@@ -17,12 +17,15 @@
 //! descriptor opened before the restorer: umapped.rs),
 //! installs the image's rlimits, sets the mm fields and auxv (PR_SET_MM, needs
 //! CAP_SYS_RESOURCE), TLS (set_thread_area), the blocked mask, the
-//! alternate signal stack (always: cr's own is gone with cr), FPU/SSE
-//! (fxrstor or frstor), then segment and general registers, eflags and esp,
-//! and jumps to eip. A failure before that point is reported by cr with its
-//! exit code; a failed mapping inside the restorer exits with status 127.
+//! alternate signal stack (always: cr's own is gone with cr), queues the
+//! pending signals (usignals.rs) and arms the interval timers
+//! (uitimers.rs), all signals still blocked, and ends with rt_sigreturn
+//! from a frame (usigframe.rs) that holds the image's registers, blocked
+//! mask and FPU state, the XSAVE area included (uxstate.rs): the kernel
+//! loads them at once and delivers what the mask leaves unblocked into the
+//! restored context. A failure before that point is reported by cr with
+//! its exit code; a failed call inside the restorer exits with status 127.
 
-use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::io::AsRawFd;
 
@@ -39,7 +42,7 @@ const NR_MUNMAP: u32 = libc::SYS_munmap as u32;
 const NR_MPROTECT: u32 = libc::SYS_mprotect as u32;
 const NR_MREMAP: u32 = libc::SYS_mremap as u32;
 const NR_PRCTL: u32 = libc::SYS_prctl as u32;
-const NR_RT_SIGPROCMASK: u32 = libc::SYS_rt_sigprocmask as u32;
+const NR_RT_SIGRETURN: u32 = libc::SYS_rt_sigreturn as u32;
 const NR_PREAD64: u32 = libc::SYS_pread64 as u32;
 const NR_MMAP2: u32 = libc::SYS_mmap2 as u32;
 const NR_SET_THREAD_AREA: u32 = libc::SYS_set_thread_area as u32;
@@ -49,7 +52,6 @@ const PR_SET_MM: u32 = libc::PR_SET_MM as u32;
 const PR_SET_MM_AUXV: u32 = libc::PR_SET_MM_AUXV as u32;
 const MREMAP_MAYMOVE: u32 = libc::MREMAP_MAYMOVE as u32;
 const MREMAP_FIXED: u32 = libc::MREMAP_FIXED as u32;
-const SIG_SETMASK: u32 = libc::SIG_SETMASK as u32;
 const PAGE: u32 = 4096;
 
 /// A little i386 assembler for the restorer: absolute addressing only.
@@ -77,11 +79,6 @@ impl Asm {
     /// mov r32, cs:[abs]
     fn mov_rm(&mut self, r: u8, abs: u32) {
         self.d(&[0x2e, 0x8b, 0x05 | (r << 3)]);
-        self.imm(abs);
-    }
-    /// mov sreg, cs:[abs] (es 0, ds 3, fs 4, gs 5)
-    fn mov_sm(&mut self, s: u8, abs: u32) {
-        self.d(&[0x2e, 0x8e, 0x05 | (s << 3)]);
         self.imm(abs);
     }
     /// A system call with immediate arguments; `check`: exit 127 on error.
@@ -270,6 +267,57 @@ fn set_attrs(a: &Attrs) -> Result<()> {
     Ok(())
 }
 
+/// The restorer's last calls, run from a second table: the pending
+/// signals queued to the restarted process itself, then the armed
+/// interval timers; and the siginfos and itimervals they read.
+struct Late {
+    pid: u32,
+    queues: crate::usignals::Queues,
+    timers: crate::uitimers::Timers,
+}
+
+impl Late {
+    fn of(img: &Image, pid: u32) -> Late {
+        Late { pid, queues: crate::uextras::sigpending(img), timers: crate::uextras::itimers(img) }
+    }
+
+    fn nr_siginfos(&self) -> usize {
+        self.queues.thread.len() + self.queues.process.len()
+    }
+
+    fn calls(&self, base: u32) -> Vec<(u32, Vec<u32>)> {
+        let n_calls = self.nr_siginfos() + 3;
+        let infos = base + ((n_calls + 1) * TABLE_WORDS * 4) as u32;
+        let timers = infos + (self.nr_siginfos() * crate::sys::SIGINFO_SIZE) as u32;
+        let mut c = crate::usignals::queue_calls(&self.queues, self.pid, |i| infos + (i * crate::sys::SIGINFO_SIZE) as u32);
+        c.extend(crate::uitimers::arm_calls(&self.timers, |w| timers + 16 * w as u32));
+        c
+    }
+
+    /// Bytes of the table (room for a call per siginfo and timer, and the
+    /// end mark), the siginfos, the three itimervals.
+    fn len(&self) -> usize {
+        (self.nr_siginfos() + 3 + 1) * TABLE_WORDS * 4 + self.nr_siginfos() * crate::sys::SIGINFO_SIZE + 3 * 16
+    }
+
+    /// The late table placed at `base`.
+    fn bytes(&self, base: u32) -> Vec<u8> {
+        let mut t = Vec::new();
+        for (nr, args) in self.calls(base) {
+            table_entry(&mut t, nr, &args);
+        }
+        t.resize((self.nr_siginfos() + 3 + 1) * TABLE_WORDS, 0);
+        let mut b: Vec<u8> = t.iter().flat_map(|w| w.to_le_bytes()).collect();
+        for s in self.queues.thread.iter().chain(&self.queues.process) {
+            b.extend_from_slice(s);
+        }
+        for v in &self.timers {
+            b.extend_from_slice(&crate::uitimers::itimerval_bytes(v));
+        }
+        b
+    }
+}
+
 /// Validate in the parent; fork; the child restores, the parent waits.
 pub fn run(file: &str, detach: bool) -> Result<i32> {
     let (img, f) = crate::restart::check_image(file)?;
@@ -277,10 +325,15 @@ pub fn run(file: &str, detach: bool) -> Result<i32> {
     if r.cs & 0xffff != USER_CS || r.ss & 0xffff != USER_DS {
         return Err(CrError::BadImage(format!("{file}: cs {:#x} ss {:#x} are not the user segments", r.cs, r.ss)));
     }
+    // Refused before anything is touched, as binfmt_cr refuses it.
+    let cpu = crate::uxstate::cpu();
+    if let Some(x) = crate::uextras::xstate(&img) {
+        crate::uxstate::check(file, x, &cpu)?;
+    }
     // The child restores; an error before the restorer runs comes back
     // as cr's exit code through the pipe.
     match sys::fork_reporting(|pipe_w| {
-        let e = child(&img, &f, pipe_w).unwrap_err();
+        let e = child(&img, &f, pipe_w, &cpu).unwrap_err();
         eprintln!("cr: {e}");
         (e.code(), e.code())
     })? {
@@ -293,7 +346,7 @@ pub fn run(file: &str, detach: bool) -> Result<i32> {
 }
 
 /// The child: everything up to the jump into the restorer.
-fn child(img: &Image, f: &std::fs::File, pipe_w: i32) -> Result<std::convert::Infallible> {
+fn child(img: &Image, f: &std::fs::File, pipe_w: i32, cpu: &crate::uxstate::Cpu) -> Result<std::convert::Infallible> {
     let st = &img.state;
     // All signals blocked until the restorer sets the image's mask.
     sys::block_all_signals()?;
@@ -367,7 +420,11 @@ fn child(img: &Image, f: &std::fs::File, pipe_w: i32) -> Result<std::convert::In
         table_entry(&mut table, NR_CLOSE, &[*fd as u32]);
     }
     table.extend_from_slice(&[0; TABLE_WORDS]);
-    let table_bytes: Vec<u8> = table.iter().flat_map(|w| w.to_le_bytes()).collect();
+    let mut table_bytes: Vec<u8> = table.iter().flat_map(|w| w.to_le_bytes()).collect();
+    // After it, the late table (signals to queue, timers to arm) and the
+    // siginfos and itimervals its calls point to.
+    let late = Late::of(img, std::process::id());
+    let tail_len = late.len();
 
     // Place the restorer: outside the image's segments, the vvar+vDSO
     // range it needs, and everything of ours.
@@ -375,7 +432,7 @@ fn child(img: &Image, f: &std::fs::File, pipe_w: i32) -> Result<std::convert::In
     let lim = Limits::default();
     let vd = st.vdso_base;
     let vrange = if vd != 0 { (vd - lim.vdso_vvar_bytes, vd + lim.vdso_text_bytes) } else { (0, 0) };
-    let area_len: u32 = 64 * PAGE + (table_bytes.len() as u32).div_ceil(PAGE) * PAGE;
+    let area_len: u32 = 64 * PAGE + ((table_bytes.len() + tail_len) as u32).div_ceil(PAGE) * PAGE;
     let mine = self_maps()?;
     let mut area = 0u32;
     let mut cand = 0x1000_0000u32;
@@ -400,11 +457,13 @@ fn child(img: &Image, f: &std::fs::File, pipe_w: i32) -> Result<std::convert::In
     let stack_top = area + 58 * PAGE;
     let scratch = area + 58 * PAGE; // 6 pages: vvar (4) + vdso (2) in passing
     let table_base = area + 64 * PAGE;
+    let late_base = table_base + table_bytes.len() as u32;
+    table_bytes.extend_from_slice(&late.bytes(late_base));
 
     let mut d = Data { base: data_base, bytes: Vec::new() };
     let regs = img.prstatus.regs;
-    let fx = d.put(&img.fxsave.0, 16);
-    let fp = d.put(&img.fpregs, 4);
+    let fpstate = crate::uxstate::sigframe_fpstate(&img.fpregs, &img.fxsave.0, crate::uextras::xstate(img), cpu);
+    let fpstate_at = d.put(&fpstate, 64);
     let mut tls_addrs = Vec::new();
     for t in &img.tls {
         let mut b = Vec::new();
@@ -414,7 +473,7 @@ fn child(img: &Image, f: &std::fs::File, pipe_w: i32) -> Result<std::convert::In
         tls_addrs.push(d.put(&b, 4));
     }
     let cursor = d.word(table_base);
-    let mask = d.put(&st.sigblocked.to_le_bytes(), 4);
+    let late_cursor = d.word(late_base);
     let at = &st.attrs;
     let altstack = d.put(&stack_t(at.ss_sp, at.ss_size, at.ss_flags), 4);
     let rlim_at: Vec<u32> = rlimits.iter().map(|l| d.put(&[l.cur.to_le_bytes(), l.max.to_le_bytes()].concat(), 8)).collect();
@@ -426,7 +485,8 @@ fn child(img: &Image, f: &std::fs::File, pipe_w: i32) -> Result<std::convert::In
     let auxv_len = auxv.len() as u32;
     let auxv_at = d.put(&auxv, 4);
     let ra = regs.to_array(); // ebx ecx edx esi edi ebp eax ds es fs gs orig_eax eip cs eflags esp ss
-    let reg_at: Vec<u32> = ra.iter().map(|&v| d.word(v)).collect();
+    let frame = crate::usigframe::rt_sigframe(&ra, st.sigblocked, (at.ss_sp, at.ss_size, at.ss_flags), fpstate_at);
+    let frame_at = d.put(&frame, 16);
     if d.bytes.len() > (26 * PAGE) as usize {
         return Err(CrError::Os("restorer data too large".into(), std::io::Error::from_raw_os_error(libc::E2BIG)));
     }
@@ -491,37 +551,23 @@ fn child(img: &Image, f: &std::fs::File, pipe_w: i32) -> Result<std::convert::In
         }
     }
     a.sys(NR_PRCTL, &[PR_SET_MM, PR_SET_MM_AUXV, auxv_at, auxv_len, 0], false);
-    // 5. TLS, then tell cr we got here, then the blocked mask.
+    // 5. TLS, then tell cr we got here.
     for &t in &tls_addrs {
         a.sys(NR_SET_THREAD_AREA, &[t], true);
     }
     a.sys(NR_CLOSE, &[pipe_fd as u32], false);
-    a.sys(NR_RT_SIGPROCMASK, &[SIG_SETMASK, mask, 0, 8], false);
     // The image's alternate signal stack, or none (SS_DISABLE): cr's own
     // (Rust's, for stack overflows) was unmapped with cr. The restorer's
     // stack is not on it, so the kernel lets it change.
     a.sys(NR_SIGALTSTACK, &[altstack, 0], true);
-    // 6. FPU/SSE.
-    if img.fxsave.0.iter().any(|&b| b != 0) {
-        a.d(&[0x2e, 0x0f, 0xae, 0x0d]); // fxrstor cs:[fx]
-        a.imm(fx);
-    } else {
-        a.d(&[0x2e, 0xdd, 0x25]); // frstor cs:[fp]
-        a.imm(fp);
-    }
-    // 7. Registers: segments, eflags (on our stack), general, esp, eip.
-    a.mov_sm(0, reg_at[8]); // es
-    a.mov_sm(4, reg_at[9]); // fs
-    a.mov_sm(5, reg_at[10]); // gs
-    a.d(&[0x2e, 0xff, 0x35]); // push cs:[eflags]
-    a.imm(reg_at[14]);
-    a.d(&[0x9d]); // popfd
-    for (r, k) in [(0u8, 6usize), (1, 1), (2, 2), (3, 0), (5, 5), (6, 3), (7, 4), (4, 15)] {
-        a.mov_rm(r, reg_at[k]);
-    }
-    a.mov_sm(3, reg_at[7]); // ds, last: the loads above use cs:
-    a.d(&[0x2e, 0xff, 0x25]); // jmp cs:[eip]
-    a.imm(reg_at[12]);
+    // 6. Pending signals queued, timers armed: every signal is still
+    //    blocked, so nothing is delivered to the restorer.
+    a.run_table(late_cursor);
+    // 7. Registers, blocked mask, FPU: rt_sigreturn takes its frame at
+    //    esp - 4. It does not return, but to fail.
+    a.mov_ri(4, frame_at + 4);
+    a.sys(NR_RT_SIGRETURN, &[], false);
+    a.sys(NR_EXIT_GROUP, &[127], false);
     if a.code.len() > (32 * PAGE) as usize {
         return Err(CrError::Os("restorer code too large".into(), std::io::Error::from_raw_os_error(libc::E2BIG)));
     }
@@ -549,14 +595,7 @@ mod tests {
         a.mov_ri(0, 0x1234_5678); // mov eax, imm32
         a.mov_ri(4, 1); // mov esp, imm32
         a.mov_rm(3, 0xdead_beef); // mov ebx, cs:[abs]
-        a.mov_sm(5, 0x10); // mov gs, cs:[abs]
-        assert_eq!(
-            a.code,
-            [
-                0xb8, 0x78, 0x56, 0x34, 0x12, 0xbc, 1, 0, 0, 0, 0x2e, 0x8b, 0x1d, 0xef, 0xbe, 0xad, 0xde, 0x2e, 0x8e, 0x2d,
-                0x10, 0, 0, 0
-            ]
-        );
+        assert_eq!(a.code, [0xb8, 0x78, 0x56, 0x34, 0x12, 0xbc, 1, 0, 0, 0, 0x2e, 0x8b, 0x1d, 0xef, 0xbe, 0xad, 0xde]);
         assert_eq!(a.here(), 0x1000_0000 + a.code.len() as u32);
     }
 
@@ -601,6 +640,54 @@ mod tests {
         let mut t = Vec::new();
         table_entry(&mut t, NR_MPROTECT, &[1, 2, 3]);
         assert_eq!(t, [NR_MPROTECT, 1, 2, 3, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn the_late_table_queues_then_arms_and_ends() {
+        let mut si = [0u8; 128];
+        si[0] = 34;
+        let late = Late {
+            pid: 42,
+            queues: crate::usignals::Queues { thread: vec![], process: vec![si] },
+            timers: [[0, 0, 5, 0], [0; 4], [0; 4]],
+        };
+        let base = 0x2000_0000;
+        let b = late.bytes(base);
+        assert_eq!(b.len(), late.len());
+        let w = |k: usize| u32::from_le_bytes(b[4 * k..4 * k + 4].try_into().unwrap());
+        let infos = base + 5 * 32;
+        assert_eq!((w(0), w(1), w(2), w(3)), (178, 42, 34, infos), "rt_sigqueueinfo(pid, sig, &info)");
+        assert_eq!((w(8), w(9), w(10), w(11)), (104, 0, infos + 128, 0), "setitimer(ITIMER_REAL, &value, NULL)");
+        assert_eq!(w(16), 0, "the end mark right after the last call");
+        assert_eq!(b[5 * 32], 34);
+        assert_eq!(u32::from_le_bytes(b[5 * 32 + 128 + 8..5 * 32 + 128 + 12].try_into().unwrap()), 5, "value_sec");
+    }
+
+    #[test]
+    fn an_xsave_area_this_cpu_cannot_load_is_refused_before_the_fork() {
+        use kckpt_image::{Builder, Xstate};
+        use std::os::unix::fs::PermissionsExt;
+        let cpu = crate::uxstate::cpu();
+        // one size this CPU does not have, with features it enables
+        let x = Xstate::new(&[0; 512], cpu.xcr0.max(3), 3, cpu.size as usize + 64);
+        let bytes = Builder::new().segment(0x0804_8000, 1, PF_R | PF_X, 0, vec![]).xstate(x).bytes();
+        assert!(!bytes.is_empty(), "the crate accepts the area: only this CPU refuses it");
+        let path = std::env::temp_dir().join(format!("cr-xstate-{}.kckpt", std::process::id()));
+        std::fs::write(&path, &bytes).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let e = run(path.to_str().unwrap(), false).unwrap_err();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(e.code(), 7, "{e}");
+        let want = if cpu.xsave { "XSAVE layout differs" } else { "does not use XSAVE" };
+        assert!(e.to_string().contains(want), "{e}");
+    }
+
+    #[test]
+    fn the_restorer_ends_in_rt_sigreturn_with_esp_past_pretcode() {
+        let mut a = asm();
+        a.mov_ri(4, 0x2000_0100 + 4);
+        a.sys(NR_RT_SIGRETURN, &[], false);
+        assert_eq!(a.code, [0xbc, 0x04, 0x01, 0x00, 0x20, 0xb8, 173, 0, 0, 0, 0xcd, 0x80]);
     }
 
     #[test]
