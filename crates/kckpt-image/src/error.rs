@@ -173,10 +173,6 @@ pub enum Error {
     ExtraNoteUnflagged { note: &'static str, bit: u32 },
     /// `NT_X86_XSTATE` descsz below 576, above 8192 or not a multiple of 4.
     XstateSize { descsz: u32 },
-    /// `NT_X86_XSTATE`: `sw_reserved.magic1` (at 464) is not `FP_XSTATE_MAGIC1`.
-    XstateMagic { value: u32 },
-    /// `NT_X86_XSTATE`: `sw_reserved.xstate_size` (at 480) differs from descsz.
-    XstateSwSize { xstate_size: u32, descsz: u32 },
     /// `NT_X86_XSTATE`: header `xcomp_bv` (at 520) is not 0 (compacted format).
     XstateCompacted { xcomp_bv: u64 },
     /// `NT_X86_XSTATE`: XSAVE header reserved byte `at` (528..576) is not 0.
@@ -466,14 +462,6 @@ impl fmt::Display for Error {
                 crate::consts::XSTATE_MIN_SIZE,
                 crate::consts::XSTATE_MAX_SIZE
             ),
-            XstateMagic { value } => write!(
-                f,
-                "NT_X86_XSTATE: sw_reserved magic1 {value:#x}, must be {:#x}",
-                crate::consts::FP_XSTATE_MAGIC1
-            ),
-            XstateSwSize { xstate_size, descsz } => {
-                write!(f, "NT_X86_XSTATE: sw_reserved xstate_size {xstate_size} != descsz {descsz}")
-            }
             XstateCompacted { xcomp_bv } => {
                 write!(f, "NT_X86_XSTATE: xcomp_bv {xcomp_bv:#x}, must be 0 (standard format)")
             }

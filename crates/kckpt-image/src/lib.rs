@@ -83,12 +83,9 @@ pub mod consts {
     /// Bounds of `NT_X86_XSTATE`'s descsz (legacy area + header; a page pair).
     pub const XSTATE_MIN_SIZE: usize = 576;
     pub const XSTATE_MAX_SIZE: usize = 8192;
-    /// `struct _fpx_sw_bytes` in the legacy area's `sw_reserved`.
-    pub const XSTATE_SW_OFF: usize = 464;
-    pub const XSTATE_SW_XFEATURES_OFF: usize = 472;
-    pub const XSTATE_SW_SIZE_OFF: usize = 480;
-    pub const FP_XSTATE_MAGIC1: u32 = 0x4650_5853;
-    pub const FP_XSTATE_MAGIC2_SIZE: u32 = 4;
+    /// The legacy area's `sw_reserved` in a core dump or ptrace buffer:
+    /// the producer's XCR0 as a u64 (asm/user.h `USER_XSTATE_XCR0_WORD`).
+    pub const XSTATE_XCR0_OFF: usize = 464;
     /// The XSAVE header: xfeatures at 512, xcomp_bv at 520, zero to 576.
     pub const XSTATE_HDR_XFEATURES_OFF: usize = 512;
     pub const XSTATE_HDR_XCOMP_BV_OFF: usize = 520;

@@ -47,10 +47,7 @@ const ITIMER_FIELDS: [&str; 4] = ["interval_sec", "interval_usec", "value_sec", 
 /// The legacy area's MXCSR, `sw_reserved` and the XSAVE header.
 fn xstate_fields(v: &mut Vec<Field>, d: usize) {
     push(v, "xstate.mxcsr", d + 24, 4);
-    push(v, "xstate.sw.magic1", d + XSTATE_SW_OFF, 4);
-    push(v, "xstate.sw.extended_size", d + XSTATE_SW_OFF + 4, 4);
-    push(v, "xstate.sw.xfeatures", d + XSTATE_SW_XFEATURES_OFF, 8);
-    push(v, "xstate.sw.xstate_size", d + XSTATE_SW_SIZE_OFF, 4);
+    push(v, "xstate.xcr0", d + XSTATE_XCR0_OFF, 8);
     push(v, "xstate.hdr.xfeatures", d + XSTATE_HDR_XFEATURES_OFF, 8);
     push(v, "xstate.hdr.xcomp_bv", d + XSTATE_HDR_XCOMP_BV_OFF, 8);
     push(v, "xstate.hdr.reserved", d + XSTATE_HDR_RESERVED_OFF, XSTATE_MIN_SIZE - XSTATE_HDR_RESERVED_OFF);

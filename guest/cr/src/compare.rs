@@ -67,8 +67,8 @@ fn attrs_differences(a: &Attrs, b: &Attrs) -> Vec<String> {
 fn xstate_difference(a: Option<&Xstate>, b: Option<&Xstate>) -> Option<String> {
     match (a, b) {
         (None, None) => None,
-        (Some(_), None) | (None, Some(_)) => Some(format!("NT_386_XSTATE present {} != {}", a.is_some(), b.is_some())),
-        (Some(x), Some(y)) if x.0.len() != y.0.len() => Some(format!("NT_386_XSTATE {} bytes != {} bytes", x.0.len(), y.0.len())),
+        (Some(_), None) | (None, Some(_)) => Some(format!("NT_X86_XSTATE present {} != {}", a.is_some(), b.is_some())),
+        (Some(x), Some(y)) if x.0.len() != y.0.len() => Some(format!("NT_X86_XSTATE {} bytes != {} bytes", x.0.len(), y.0.len())),
         (Some(x), Some(y)) => {
             let at = x.0.iter().zip(&y.0).position(|(p, q)| p != q)?;
             let part = match at {
@@ -77,7 +77,7 @@ fn xstate_difference(a: Option<&Xstate>, b: Option<&Xstate>) -> Option<String> {
                 _ => "extended components",
             };
             Some(format!(
-                "NT_386_XSTATE differs from byte {at} ({part}); xfeatures {:#x} != {:#x}",
+                "NT_X86_XSTATE differs from byte {at} ({part}); xfeatures {:#x} != {:#x}",
                 x.xfeatures(),
                 y.xfeatures()
             ))

@@ -99,7 +99,7 @@ const PTRACE_GETREGSET: libc::c_uint = 0x4204;
 const NT_X86_XSTATE: usize = 0x202;
 
 /// The XSAVE area of `pid` as PTRACE_GETREGSET(NT_X86_XSTATE) gives it
-/// (what an ELF core dump's NT_386_XSTATE holds): at most `max` bytes,
+/// (what an ELF core dump's NT_X86_XSTATE holds): at most `max` bytes,
 /// cut to the length the kernel wrote.
 pub fn get_xstate(pid: i32, max: usize) -> Result<Vec<u8>> {
     let mut buf = vec![0u8; max];

@@ -1,5 +1,5 @@
 //! The XSAVE state in the userspace mode (docs/image-format.md,
-//! `NT_386_XSTATE`). Checkpoint reads it with
+//! `NT_X86_XSTATE`). Checkpoint reads it with
 //! PTRACE_GETREGSET(NT_X86_XSTATE), the bytes an ELF core dump writes,
 //! when the CPU uses XSAVE. Restart checks it against this CPU before
 //! anything is touched, and hands it to the kernel in the restorer's
@@ -16,7 +16,8 @@ pub const FP_XSTATE_MAGIC2: u32 = 0x4650_5845;
 /// The legacy (fxsave) area, then the XSAVE header.
 const LEGACY: usize = 512;
 const HEADER: usize = 64;
-/// `sw_reserved` in the legacy area: magic1, extended_size, xfeatures, xstate_size.
+/// `sw_reserved` in the legacy area: XCR0 in a ptrace or core dump
+/// buffer, `struct _fpx_sw_bytes` in a signal frame.
 const SW_BYTES: usize = 464;
 /// `struct fregs_state` (fsave layout, 108 bytes + status/magic): what an
 /// i386 signal frame's fpstate starts with before the fxsave area.
@@ -79,38 +80,18 @@ pub fn cpu() -> Cpu {
     Cpu { fxsr, xsave, xcr0, size, max_size, mxcsr_mask }
 }
 
-/// The XSAVE area of the stopped `pid`, if this CPU uses XSAVE, with
-/// its software bytes as the image format has them ([`sw_bytes_for_image`]).
+/// The XSAVE area of the stopped `pid`, if this CPU uses XSAVE: the bytes
+/// PTRACE_GETREGSET gives, as the kernel's checkpoint and a core dump
+/// write them (XCR0 as a u64 at 464, asm/user.h USER_XSTATE_XCR0_WORD).
 pub fn read(pid: i32, cpu: &Cpu) -> Result<Option<Vec<u8>>> {
     if !cpu.xsave {
         return Ok(None);
     }
-    let mut x = crate::sys::get_xstate(pid, cpu.max_size.max(cpu.size) as usize + 4096)?;
+    let x = crate::sys::get_xstate(pid, cpu.max_size.max(cpu.size) as usize + 4096)?;
     if x.len() < LEGACY + HEADER {
         return Err(CrError::Os(format!("NT_X86_XSTATE of {pid}: {} bytes", x.len()), std::io::Error::other("short")));
     }
-    sw_bytes_for_image(&mut x);
     Ok(Some(x))
-}
-
-/// PTRACE_GETREGSET(NT_X86_XSTATE) and a core dump's NT_386_XSTATE hold
-/// in `sw_reserved` only XCR0, as a u64 at 464 (asm/user.h,
-/// USER_XSTATE_XCR0_WORD), the rest zero. docs/image-format.md asks for a
-/// signal frame's `struct _fpx_sw_bytes` there instead: magic1, then
-/// extended_size, xfeatures (that XCR0) and xstate_size (the area's
-/// size), and kckpt-image refuses an area without them. Everything else
-/// stays the kernel's bytes.
-pub fn sw_bytes_for_image(x: &mut [u8]) {
-    if u32le(x, SW_BYTES) == FP_XSTATE_MAGIC1 {
-        return; // already in the image's form
-    }
-    let xcr0 = u64le(x, SW_BYTES);
-    let len = x.len() as u32;
-    x[SW_BYTES..LEGACY].fill(0);
-    x[SW_BYTES..SW_BYTES + 4].copy_from_slice(&FP_XSTATE_MAGIC1.to_le_bytes());
-    x[SW_BYTES + 4..SW_BYTES + 8].copy_from_slice(&(len + 4).to_le_bytes());
-    x[SW_BYTES + 8..SW_BYTES + 16].copy_from_slice(&xcr0.to_le_bytes());
-    x[SW_BYTES + 16..SW_BYTES + 20].copy_from_slice(&len.to_le_bytes());
 }
 
 fn u32le(b: &[u8], k: usize) -> u32 {
@@ -195,7 +176,7 @@ pub fn fregs_from_fx(fx: &[u8]) -> [u8; FREGS_SIZE] {
 
 /// The `fpstate` of an i386 rt_sigreturn frame that loads the image's FPU
 /// state: `fpregs` (NT_PRFPREG), `fx` (NT_PRXFPREG) and `xstate`
-/// (NT_386_XSTATE, already checked with [`refusal`]) on `cpu`. With XSAVE
+/// (NT_X86_XSTATE, already checked with [`refusal`]) on `cpu`. With XSAVE
 /// state: fregs, the area with this CPU's `_fpx_sw_bytes`, MAGIC2 after
 /// it. Otherwise fregs and the fxsave area with no magic (fx only); on a
 /// CPU without FXSR, the fsave area alone.
@@ -269,23 +250,6 @@ mod tests {
             assert_eq!((c.xcr0, c.size), (0, 0));
         }
         assert!(c.mxcsr_mask & 0x1f80 == 0x1f80);
-    }
-
-    #[test]
-    fn ptraces_xcr0_word_becomes_the_images_sw_bytes() {
-        let mut x = area(832, 7);
-        x[SW_BYTES..SW_BYTES + 8].copy_from_slice(&0x1fu64.to_le_bytes());
-        sw_bytes_for_image(&mut x);
-        assert_eq!(u32le(&x, SW_BYTES), FP_XSTATE_MAGIC1);
-        assert_eq!(u32le(&x, SW_BYTES + 4), 836);
-        assert_eq!(u64le(&x, SW_BYTES + 8), 0x1f);
-        assert_eq!(u32le(&x, SW_BYTES + 16), 832);
-        assert!(x[SW_BYTES + 20..LEGACY].iter().all(|&b| b == 0));
-        let img = kckpt_image::Xstate(x.clone());
-        assert_eq!((img.xcr0(), img.xstate_size(), img.xfeatures()), (0x1f, 832, 7));
-        let again = x.clone();
-        sw_bytes_for_image(&mut x);
-        assert_eq!(x, again, "idempotent");
     }
 
     #[test]

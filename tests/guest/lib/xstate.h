@@ -118,8 +118,9 @@ static __attribute__((unused)) int xs_diff(const unsigned char *want, const unsi
 #ifdef KCKPT_IMAGE_H
 /*
  * The image @path holds the pattern of round @round in its XSAVE note:
- * extras bit 1 and exactly one NT_X86_XSTATE note, the producer's
- * sw_bytes magic, AVX state in its header's xfeatures, xcomp_bv 0 (the
+ * extras bit 1 and exactly one NT_X86_XSTATE note, the producer's XCR0
+ * at 464 as ptrace writes it (x87, SSE and AVX enabled), AVX state in
+ * its header's xfeatures, xcomp_bv 0 (the
  * standard layout), xmm0..7 in the legacy area and the upper halves at
  * 576. 0 if all is there; says what is not.
  */
@@ -146,9 +147,9 @@ static __attribute__((unused)) int xs_image_check(const char *path, unsigned int
 		free(m.buf);
 		return bad | 2;
 	}
-	if (img_get(&m, d + 464) != 0x46505853 || img_get(&m, d + 480) != size) {
-		printf("# %s: sw_bytes magic %#x xstate_size %u (note %u bytes)\n", path, img_get(&m, d + 464),
-		       img_get(&m, d + 480), size);
+	if ((img_get(&m, d + 464) & 7) != 7) {
+		printf("# %s: xcr0 %#x%08x lacks x87, SSE or AVX (note %u bytes)\n", path, img_get(&m, d + 468),
+		       img_get(&m, d + 464), size);
 		bad |= 4;
 	}
 	if (!(img_get(&m, d + 512) & 4) || img_get(&m, d + 520) || img_get(&m, d + 524)) {

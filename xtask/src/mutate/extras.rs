@@ -68,27 +68,27 @@ pub(super) fn m_bits(w: &mut Work, r: &mut Rng) -> bool {
     true
 }
 
-/// `NT_X86_XSTATE`: magic, `xstate_size`, `xcomp_bv`, header reserved
-/// bytes, header features outside XCR0, MXCSR (refused); features
-/// dropped from the header, XCR0 widened, `extended_size`, register and
-/// component bytes (accepted).
+/// `NT_X86_XSTATE`: `xcomp_bv`, header reserved bytes, header features
+/// outside XCR0 (or XCR0 zeroed under them), MXCSR (refused); features
+/// dropped from the header, XCR0 widened, the rest of `sw_reserved`,
+/// register and component bytes (accepted).
 pub(super) fn m_xstate(w: &mut Work, r: &mut Rng) -> bool {
     let Some(x) = w.s.img.xstate.clone() else { return m_bits(w, r) };
     let Some((_, d, size)) = w.note("LINUX", NT_X86_XSTATE) else { return m_bits(w, r) };
     let (xcr0, xf) = (x.xcr0(), x.xfeatures());
     match r.below(10) {
         0 => {
-            let v = r.pick(&[0u32, FP_XSTATE_MAGIC1 ^ 1, FP_XSTATE_MAGIC1.swap_bytes(), u32::MAX]);
-            w.set("xstate.sw.magic1", v);
-            w.say(format!("xstate magic1 {v:#x}"));
-            true
+            // after XCR0, sw_reserved is the producer's business
+            let at = XSTATE_XCR0_OFF + 8 + 4 * r.below(10);
+            let v = r.u32();
+            w.put(d + at, &v.to_le_bytes());
+            w.say(format!("xstate sw_reserved word {at} = {v:#x} (valid)"));
+            false
         }
         1 => {
-            let s = size as u32;
-            let v = r.pick(&[0u32, 512, 576, s - 4, s + 4, s + 64, 8192, u32::MAX]);
-            w.set("xstate.sw.xstate_size", v);
-            w.say(format!("xstate xstate_size {v} (descsz {s})"));
-            v != s
+            w.put(d + XSTATE_XCR0_OFF, &0u64.to_le_bytes());
+            w.say(format!("xstate xcr0 0 under xfeatures {xf:#x} (descsz {size})"));
+            xf != 0
         }
         2 => {
             let v = r.pick(&[1u64, 1 << 63, (1 << 63) | xf, xf]).max(1);
@@ -109,7 +109,7 @@ pub(super) fn m_xstate(w: &mut Work, r: &mut Rng) -> bool {
             if r.chance(50) && xf != 0 {
                 let used: Vec<u64> = (0..64).map(|b| 1u64 << b).filter(|b| xf & b != 0).collect();
                 let v = xcr0 & !r.pick(&used);
-                w.put(d + XSTATE_SW_XFEATURES_OFF, &v.to_le_bytes());
+                w.put(d + XSTATE_XCR0_OFF, &v.to_le_bytes());
                 w.say(format!("xstate xcr0 {v:#x} without a component in use ({xf:#x})"));
             } else {
                 let v = xf | r.pick(&outside);
@@ -132,9 +132,8 @@ pub(super) fn m_xstate(w: &mut Work, r: &mut Rng) -> bool {
         }
         7 => {
             let v = xcr0 | r.pick(&[1u64, 2, 4, 0xe0, 0x200]);
-            w.put(d + XSTATE_SW_XFEATURES_OFF, &v.to_le_bytes());
-            w.set("xstate.sw.extended_size", r.u32());
-            w.say(format!("xstate xcr0 {v:#x}, extended_size random (valid)"));
+            w.put(d + XSTATE_XCR0_OFF, &v.to_le_bytes());
+            w.say(format!("xstate xcr0 {v:#x} (valid)"));
             false
         }
         _ => {

@@ -19,9 +19,10 @@ impl Xstate {
     pub fn xfeatures(&self) -> u64 {
         u64_at(&self.0, XSTATE_HDR_XFEATURES_OFF).unwrap_or(0)
     }
-    /// `sw_reserved.xfeatures` (at 472): the producer's XCR0.
+    /// `sw_reserved`'s first u64 (at 464): the producer's XCR0, as
+    /// ptrace and core dumps write it.
     pub fn xcr0(&self) -> u64 {
-        u64_at(&self.0, XSTATE_SW_XFEATURES_OFF).unwrap_or(0)
+        u64_at(&self.0, XSTATE_XCR0_OFF).unwrap_or(0)
     }
     /// The 512-byte legacy (fxsave) area, or less if the note is shorter.
     pub fn legacy(&self) -> &[u8] {
@@ -31,24 +32,15 @@ impl Xstate {
     pub fn mxcsr(&self) -> u32 {
         u32_at(&self.0, 24).unwrap_or(0)
     }
-    /// `sw_reserved.xstate_size` (at 480): must equal the descriptor size.
-    pub fn xstate_size(&self) -> u32 {
-        u32_at(&self.0, XSTATE_SW_SIZE_OFF).unwrap_or(0)
-    }
     /// A valid area of `size` bytes (a multiple of 4, at least 576):
-    /// `legacy` (zero-filled to 512) with its `sw_reserved` filled in for
-    /// `xcr0`, header `xfeatures`, everything after the header zero.
+    /// `legacy` (zero-filled to 512) with `xcr0` at 464 and the rest of
+    /// `sw_reserved` zero, header `xfeatures`, everything after it zero.
     pub fn new(legacy: &[u8], xcr0: u64, xfeatures: u64, size: usize) -> Xstate {
         let mut v = vec![0u8; size.max(XSTATE_MIN_SIZE)];
         let n = legacy.len().min(FXSAVE_SIZE);
         v[..n].copy_from_slice(&legacy[..n]);
-        v[XSTATE_SW_OFF..FXSAVE_SIZE].fill(0);
-        let len = v.len() as u32;
-        let put32 = |v: &mut Vec<u8>, o: usize, x: u32| v[o..o + 4].copy_from_slice(&x.to_le_bytes());
-        put32(&mut v, XSTATE_SW_OFF, FP_XSTATE_MAGIC1);
-        put32(&mut v, XSTATE_SW_OFF + 4, len + FP_XSTATE_MAGIC2_SIZE);
-        v[XSTATE_SW_XFEATURES_OFF..XSTATE_SW_XFEATURES_OFF + 8].copy_from_slice(&xcr0.to_le_bytes());
-        put32(&mut v, XSTATE_SW_SIZE_OFF, len);
+        v[XSTATE_XCR0_OFF..FXSAVE_SIZE].fill(0);
+        v[XSTATE_XCR0_OFF..XSTATE_XCR0_OFF + 8].copy_from_slice(&xcr0.to_le_bytes());
         v[XSTATE_HDR_XFEATURES_OFF..XSTATE_HDR_XFEATURES_OFF + 8].copy_from_slice(&xfeatures.to_le_bytes());
         Xstate(v)
     }

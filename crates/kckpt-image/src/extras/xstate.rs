@@ -2,7 +2,7 @@
 //! The kernel also compares the size with its own XSAVE size and the
 //! features with the restarting CPU's; those are the machine's, not the image's.
 
-use crate::bytes::{u32_at, u64_at};
+use crate::bytes::u64_at;
 use crate::consts::*;
 use crate::parse::Limits;
 use crate::{Error, Xstate};
@@ -14,13 +14,6 @@ pub(crate) fn parse(d: &[u8], lim: &Limits) -> Result<Xstate, Error> {
         return Err(Error::XstateSize { descsz: descsz.min(u32::MAX as usize) as u32 });
     }
     let x = Xstate(d.to_vec());
-    let magic = u32_at(d, XSTATE_SW_OFF).unwrap_or(0);
-    if magic != FP_XSTATE_MAGIC1 {
-        return Err(Error::XstateMagic { value: magic });
-    }
-    if x.xstate_size() as usize != descsz {
-        return Err(Error::XstateSwSize { xstate_size: x.xstate_size(), descsz: descsz as u32 });
-    }
     let xcomp_bv = u64_at(d, XSTATE_HDR_XCOMP_BV_OFF).unwrap_or(0);
     if xcomp_bv != 0 {
         return Err(Error::XstateCompacted { xcomp_bv });
@@ -47,7 +40,7 @@ mod tests {
     fn new_makes_an_area_parse_accepts() {
         let x = Xstate::new(&[0u8; 512], 7, 3, 832);
         assert_eq!(parse(&x.0, &Limits::default()), Ok(x.clone()));
-        assert_eq!((x.xcr0(), x.xfeatures(), x.xstate_size(), x.0.len()), (7, 3, 832, 832));
-        assert_eq!(u32_at(&x.0, XSTATE_SW_OFF), Some(FP_XSTATE_MAGIC1));
+        assert_eq!((x.xcr0(), x.xfeatures(), x.0.len()), (7, 3, 832));
+        assert_eq!(u64_at(&x.0, XSTATE_XCR0_OFF), Some(7));
     }
 }
