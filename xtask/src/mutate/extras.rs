@@ -429,7 +429,7 @@ mod tests {
     #[test]
     fn xstate_mutants() {
         let said = check(&seed(), m_xstate, 600);
-        for what in ["magic1", "xstate_size", "(compacted)", "(reserved)", "outside xcr0", "without a component in use", "mxcsr", "back to init", "xcr0 0x", "(register data: valid)"] {
+        for what in ["sw_reserved word", "xcr0 0 under", "(compacted)", "(reserved)", "outside xcr0", "without a component in use", "mxcsr", "back to init", "xcr0 0x", "(register data: valid)"] {
             saw(&said, what);
         }
     }
