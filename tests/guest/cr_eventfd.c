@@ -45,5 +45,17 @@ int main(void)
 	refused_both_ways(c.pid, imgs, 1, "eventfd counter above INT64_MAX");
 	check(self_check(&c), "the refused target runs on unharmed");
 	reap(&c);
+
+	/* shared with a child, or open twice: restart would split it */
+	for (int k = 0; k < 2; k++) {
+		char *opt = k ? "-t" : "-f";
+
+		spawn(&c, (char *[]){ "/bin/evfd", opt, NULL }, 1);
+		check(read_line(&c, line, sizeof(line), 5000) && !strcmp(line, "ready"), "evfd %s: \"%s\"", opt,
+		      line);
+		refused_both_ways(c.pid, imgs, 1, k ? "eventfd open twice" : "eventfd held by a child too");
+		check(self_check(&c), "the refused target runs on unharmed");
+		reap(&c);
+	}
 	return failures ? 1 : 0;
 }

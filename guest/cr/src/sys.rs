@@ -143,6 +143,13 @@ pub fn peek_siginfo(pid: i32, off: u64, flags: u32, out: &mut [[u8; SIGINFO_SIZE
 }
 
 /// eventfd2(initval 0, flags): a new eventfd.
+/// kcmp(KCMP_FILE): do `fd1` and `fd2` of `pid` refer to one open file?
+pub fn same_file(pid: i32, fd1: u32, fd2: u32) -> bool {
+    const KCMP_FILE: libc::c_long = 0;
+    // SAFETY: kcmp takes integers only.
+    unsafe { libc::syscall(libc::SYS_kcmp, pid, pid, KCMP_FILE, fd1 as libc::c_long, fd2 as libc::c_long) == 0 }
+}
+
 pub fn eventfd(flags: i32) -> std::io::Result<i32> {
     // SAFETY: integer arguments.
     let fd = unsafe { libc::eventfd(0, flags) };

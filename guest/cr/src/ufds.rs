@@ -130,8 +130,45 @@ pub fn collect(pid: i32) -> Result<Vec<Fd>> {
     }
     pipes(pid, &mut found)?;
     unlinked(pid, &mut found)?;
-    number(&mut found, FD_EVENTFD);
+    eventfds(pid, &mut found)?;
     Ok(found.into_iter().map(|f| f.rec).collect())
+}
+
+/// Eventfds: one id per eventfd, shared by the fds dup'ed from one open.
+/// As the kernel does, refuse an eventfd another process holds too, or
+/// one this process has open twice (two files, one counter): restart
+/// would split it.
+fn eventfds(pid: i32, found: &mut [Found]) -> Result<()> {
+    let first = number(found, FD_EVENTFD);
+    for &i in &first {
+        let (fd, id, key) = (found[i].rec.fd, found[i].rec.id, found[i].dev_ino.1);
+        let twice = found.iter().any(|f| f.rec.kind == FD_EVENTFD && f.rec.id == id && !sys::same_file(pid, fd, f.rec.fd));
+        if twice || eventfd_elsewhere(pid, key) {
+            return Err(busy(format!("fd {fd} is an eventfd {}", if twice { "open twice" } else { "open elsewhere too" })));
+        }
+    }
+    Ok(())
+}
+
+/// Does a process other than `pid` hold the eventfd whose eventfd-id is `key`?
+fn eventfd_elsewhere(pid: i32, key: u64) -> bool {
+    let Ok(procs) = std::fs::read_dir("/proc") else { return false };
+    let me = std::process::id() as i32;
+    for p in procs.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok()) {
+        if p == pid || p == me {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{p}/fd")) else { continue };
+        for e in fds.filter_map(|e| e.ok()) {
+            if std::fs::read_link(e.path()).is_ok_and(|t| t.as_os_str().as_encoded_bytes() == EVENTFD) {
+                let info = std::fs::read_to_string(format!("/proc/{p}/fdinfo/{}", e.file_name().to_string_lossy()));
+                if info.is_ok_and(|i| eventfd_state(&i).is_ok_and(|(_, _, k)| k == key)) {
+                    return true;
+                }
+            }
+        }
+    }
+    false
 }
 
 /// An eventfd's state from its fdinfo (`info`): the counter

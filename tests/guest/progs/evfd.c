@@ -6,6 +6,9 @@
  *   dup   big dup'ed to fd 200 with FD_CLOEXEC (big and sem without)
  * "-o": big's counter is 0xfffffffffffffffe instead, more than a kckpt
  * record's pos can hold (checkpoint refuses it: EOVERFLOW).
+ * "-f": a forked child holds sem too (checkpoint refuses it: EBUSY).
+ * "-t": sem is also open a second time, through /proc/self/fd (two
+ * files, one counter: EBUSY).
  * Prints "ready", then answers:
  *   "c" (look, consume nothing): /proc/self/fdinfo shows each counter
  *       (bits 1, 4), sem's EFD_SEMAPHORE and O_NONBLOCK, big's neither
@@ -187,6 +190,24 @@ int main(int argc, char **argv)
 	dup_fd = fcntl(big, F_DUPFD_CLOEXEC, DUPFD);
 	if (dup_fd != DUPFD)
 		return 1;
+	if (argc > 1 && !strcmp(argv[1], "-f")) {
+		pid_t kid = fork();
+
+		if (kid < 0)
+			return 1;
+		if (kid == 0) {	/* holds sem until the parent goes */
+			while (getppid() != 1)
+				usleep(20000);
+			_exit(0);
+		}
+	}
+	if (argc > 1 && !strcmp(argv[1], "-t")) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", sem);
+		if (open(path, O_RDWR) < 0)
+			return 1;
+	}
 	printf("ready\n");
 	while (read(0, &c, 1) == 1) {
 		if (c == 'c')
