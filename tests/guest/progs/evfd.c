@@ -7,8 +7,6 @@
  * "-o": big's counter is 0xfffffffffffffffe instead, more than a kckpt
  * record's pos can hold (checkpoint refuses it: EOVERFLOW).
  * "-f": a forked child holds sem too (checkpoint refuses it: EBUSY).
- * "-t": sem is also open a second time, through /proc/self/fd (two
- * files, one counter: EBUSY).
  * Prints "ready", then answers:
  *   "c" (look, consume nothing): /proc/self/fdinfo shows each counter
  *       (bits 1, 4), sem's EFD_SEMAPHORE and O_NONBLOCK, big's neither
@@ -201,13 +199,7 @@ int main(int argc, char **argv)
 			_exit(0);
 		}
 	}
-	if (argc > 1 && !strcmp(argv[1], "-t")) {
-		char path[64];
 
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", sem);
-		if (open(path, O_RDWR) < 0)
-			return 1;
-	}
 	printf("ready\n");
 	while (read(0, &c, 1) == 1) {
 		if (c == 'c')
