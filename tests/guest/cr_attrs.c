@@ -15,19 +15,13 @@ int main(void)
 	const char *const imgs[2] = { "a-k.kckpt", "a-u.kckpt" };
 	struct child c;
 	char line[64];
-	int rc;
 
 	unlink(imgs[0]);
 	unlink(imgs[1]);
 	spawn(&c, (char *[]){ "/bin/attrs", NULL }, 1);
 	check(read_line(&c, line, sizeof(line), 5000) && !strcmp(line, "ready"), "attrs: \"%s\"", line);
 	check(self_check(&c), "the original has it all before the checkpoint");
-	for (int u = 0; u < 2; u++) {
-		rc = cr_p(c.pid, imgs[u], u);
-		check(rc == 0, "cr -p%s: exit %d", u ? " --userspace" : "", rc);
-	}
-	rc = run((char *[]){ "/bin/cr", "--compare", (char *)imgs[0], (char *)imgs[1], NULL });
-	check(rc == 0, "cr --compare kernel-mode and userspace images: exit %d", rc);
+	checkpoint_both_ways(c.pid, imgs);
 	check(self_check(&c), "the original still has it all");
 	reap(&c);
 

@@ -19,19 +19,13 @@ int main(void)
 	const char *const imgs[2] = { "e-k.kckpt", "e-u.kckpt" };
 	struct child c;
 	char line[64];
-	int rc;
 
 	unlink(imgs[0]);
 	unlink(imgs[1]);
 	spawn(&c, (char *[]){ "/bin/evfd", NULL }, 1);
 	check(read_line(&c, line, sizeof(line), 5000) && !strcmp(line, "ready"), "evfd: \"%s\"", line);
 	check(self_check(&c), "the original has its eventfds before the checkpoint");
-	for (int u = 0; u < 2; u++) {
-		rc = cr_p(c.pid, imgs[u], u);
-		check(rc == 0, "cr -p%s: exit %d", u ? " --userspace" : "", rc);
-	}
-	rc = run((char *[]){ "/bin/cr", "--compare", (char *)imgs[0], (char *)imgs[1], NULL });
-	check(rc == 0, "cr --compare kernel-mode and userspace images: exit %d", rc);
+	checkpoint_both_ways(c.pid, imgs);
 	check(self_check(&c), "the checkpoints left the counters alone");
 	check(ask_check(&c, 'v'), "the original's eventfds read as they should (and are set back)");
 	reap(&c);

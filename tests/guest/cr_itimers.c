@@ -34,12 +34,7 @@ int main(void)
 	spawn(&c, (char *[]){ "/bin/itimer", NULL }, 1);
 	check(read_line(&c, line, sizeof(line), 5000) && !strcmp(line, "ready"), "itimer: \"%s\"", line);
 	check(self_check(&c), "the original has its timers armed before the checkpoint");
-	for (int u = 0; u < 2; u++) {
-		rc = cr_p(c.pid, imgs[u], u);
-		check(rc == 0, "cr -p%s: exit %d", u ? " --userspace" : "", rc);
-	}
-	rc = run((char *[]){ "/bin/cr", "--compare", (char *)imgs[0], (char *)imgs[1], NULL });
-	check(rc == 0, "cr --compare kernel-mode and userspace images: exit %d", rc);
+	checkpoint_both_ways(c.pid, imgs);
 	check(self_check(&c), "the original's timers run on");
 	reap(&c);
 

@@ -20,19 +20,13 @@ int main(void)
 	const char *const imgs[2] = { "s-k.kckpt", "s-u.kckpt" };
 	struct child c;
 	char line[64];
-	int rc;
 
 	unlink(imgs[0]);
 	unlink(imgs[1]);
 	spawn(&c, (char *[]){ "/bin/sigpend", NULL }, 1);
 	check(read_line(&c, line, sizeof(line), 5000) && !strcmp(line, "ready"), "sigpend: \"%s\"", line);
 	check(self_check(&c), "the original has its signals pending before the checkpoint");
-	for (int u = 0; u < 2; u++) {
-		rc = cr_p(c.pid, imgs[u], u);
-		check(rc == 0, "cr -p%s: exit %d", u ? " --userspace" : "", rc);
-	}
-	rc = run((char *[]){ "/bin/cr", "--compare", (char *)imgs[0], (char *)imgs[1], NULL });
-	check(rc == 0, "cr --compare kernel-mode and userspace images: exit %d", rc);
+	checkpoint_both_ways(c.pid, imgs);
 	check(self_check(&c), "the checkpoints took no signal and added none");
 	check(ask_check(&c, 'v'), "the original's signals carry their siginfo (taken and made pending again)");
 	reap(&c);

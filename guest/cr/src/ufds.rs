@@ -152,6 +152,16 @@ fn eventfds(pid: i32, found: &mut [Found]) -> Result<()> {
 
 /// Does a process other than `pid` hold the eventfd whose eventfd-id is `key`?
 fn eventfd_elsewhere(pid: i32, key: u64) -> bool {
+    other_fds(pid, |p, e| {
+        std::fs::read_link(e.path()).is_ok_and(|t| t.as_os_str().as_encoded_bytes() == EVENTFD)
+            && std::fs::read_to_string(format!("/proc/{p}/fdinfo/{}", e.file_name().to_string_lossy()))
+                .is_ok_and(|i| eventfd_state(&i).is_ok_and(|(_, _, k)| k == key))
+    })
+}
+
+/// Is `held` true of an fd (`/proc/P/fd` entry) of a process other than
+/// `pid` and cr itself?
+fn other_fds(pid: i32, held: impl Fn(i32, &std::fs::DirEntry) -> bool) -> bool {
     let Ok(procs) = std::fs::read_dir("/proc") else { return false };
     let me = std::process::id() as i32;
     for p in procs.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok()) {
@@ -159,13 +169,8 @@ fn eventfd_elsewhere(pid: i32, key: u64) -> bool {
             continue;
         }
         let Ok(fds) = std::fs::read_dir(format!("/proc/{p}/fd")) else { continue };
-        for e in fds.filter_map(|e| e.ok()) {
-            if std::fs::read_link(e.path()).is_ok_and(|t| t.as_os_str().as_encoded_bytes() == EVENTFD) {
-                let info = std::fs::read_to_string(format!("/proc/{p}/fdinfo/{}", e.file_name().to_string_lossy()));
-                if info.is_ok_and(|i| eventfd_state(&i).is_ok_and(|(_, _, k)| k == key)) {
-                    return true;
-                }
-            }
+        if fds.filter_map(|e| e.ok()).any(|e| held(p, &e)) {
+            return true;
         }
     }
     false
@@ -219,20 +224,7 @@ fn number(found: &mut [Found], kind: u32) -> Vec<usize> {
 
 /// Does a process other than `pid` hold an fd on inode `dev_ino`?
 fn held_elsewhere(pid: i32, dev_ino: (u64, u64)) -> bool {
-    let Ok(procs) = std::fs::read_dir("/proc") else { return false };
-    let me = std::process::id() as i32;
-    for p in procs.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok()) {
-        if p == pid || p == me {
-            continue;
-        }
-        let Ok(fds) = std::fs::read_dir(format!("/proc/{p}/fd")) else { continue };
-        for e in fds.filter_map(|e| e.ok()) {
-            if std::fs::metadata(e.path()).is_ok_and(|m| (m.dev(), m.ino()) == dev_ino) {
-                return true;
-            }
-        }
-    }
-    false
+    other_fds(pid, |_, e| std::fs::metadata(e.path()).is_ok_and(|m| (m.dev(), m.ino()) == dev_ino))
 }
 
 /// Pipes: kept if the process holds both ends and nobody else any;

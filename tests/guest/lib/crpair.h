@@ -61,6 +61,22 @@ static __attribute__((unused)) int cr_p(pid_t pid, const char *img, int user)
 	return run((char *[]){ "/bin/cr", "-p", p, "-f", (char *)img, NULL });
 }
 
+/*
+ * cr -p @pid in kernel mode into imgs[0] and in --userspace mode into
+ * imgs[1], then cr --compare the two: the same state, seen both ways.
+ */
+static __attribute__((unused)) void checkpoint_both_ways(pid_t pid, const char *const imgs[2])
+{
+	int rc;
+
+	for (int u = 0; u < 2; u++) {
+		rc = cr_p(pid, imgs[u], u);
+		check(rc == 0, "cr -p%s: exit %d", u ? " --userspace" : "", rc);
+	}
+	rc = run((char *[]){ "/bin/cr", "--compare", (char *)imgs[0], (char *)imgs[1], NULL });
+	check(rc == 0, "cr --compare kernel-mode and userspace images: exit %d", rc);
+}
+
 /* Restart @img (in the cwd) into @r: executed (binfmt_cr) or by cr -r --userspace */
 static __attribute__((unused)) void spawn_restart(struct child *r, const char *img, int binfmt)
 {
