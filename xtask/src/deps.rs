@@ -31,6 +31,9 @@ pub const PACKAGES: &[&str] = &[
     "rust-web-src",
     // bindgen-cli (built from crates.io by build-kernel) links libclang.
     "libclang-dev",
+    // export-patches lints the checkpoint.2 man page (mandoc -T lint, man).
+    "mandoc",
+    "man-db",
 ];
 
 fn missing(sh: &Shell) -> Vec<&'static str> {

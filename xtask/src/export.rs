@@ -173,6 +173,7 @@ pub fn run(sh: &Shell, a: &Args) -> Result<()> {
     git(sh).args(["tag", "-f", &format!("kckpt-export-v{}", a.version), "HEAD"]).quiet().run()?;
 
     round_trip(sh, &out)?;
+    let man = crate::manpage::export(sh, &out, &name, &mail)?;
     let evidence = evidence(&plan.key);
     fill_cover(&out, &gates, &evidence, &plan)?;
     println!("series v{} ({} patches) in {}", a.version, gates.len(), out.display());
@@ -191,6 +192,7 @@ pub fn run(sh: &Shell, a: &Args) -> Result<()> {
         );
     }
     let bisect_failed = if a.bisect { bisect(sh, &commits)? } else { 0 };
+    println!("man page: {} (mandoc -T lint and man --warnings clean)", man.display());
     println!("\nto send (nothing was sent):\n  git send-email {}/*.patch", out.display());
     if bad > 0 {
         bail!("{bad} patch(es) fail a gate; see the table");

@@ -17,6 +17,7 @@ mod fuzz_images;
 mod guest;
 mod guest_tools;
 mod inspect;
+mod manpage;
 mod ktap;
 mod mutate;
 mod patch;
