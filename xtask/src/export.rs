@@ -26,7 +26,8 @@ pub struct Args {
     /// Output directory (default: target/patches-vN).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Add this Signed-off-by ("Name <mail>") where a patch lacks one.
+    /// Author and sign off the series as "Name <mail>" (default: git
+    /// config user.name and user.email); the mail's domain needs a dot.
     #[arg(long)]
     pub signoff: Option<String>,
     /// Build and test every prefix of the series.
@@ -128,9 +129,10 @@ pub fn run(sh: &Shell, a: &Args) -> Result<()> {
         .lines()
         .map(String::from)
         .collect();
+    let (name, mail) = identity(sh, a.signoff.as_deref())?;
     let mut gates = Vec::new();
     for c in &commits {
-        gates.push(gate(sh, c)?);
+        gates.push(gate(sh, c, &name, &mail)?);
     }
     let out = a.out.clone().unwrap_or_else(|| crate::repo_root().join(format!("target/patches-v{}", a.version)));
     let _ = fs::remove_dir_all(&out);
@@ -144,7 +146,7 @@ pub fn run(sh: &Shell, a: &Args) -> Result<()> {
         "format-patch".into(),
         "--cover-letter".into(),
         "--thread".into(),
-        "--rfc".into(),
+        "--subject-prefix=PATCH RFC".into(),
         format!("-v{}", a.version),
         format!("--base={base}"),
         "-o".into(),
@@ -152,14 +154,6 @@ pub fn run(sh: &Shell, a: &Args) -> Result<()> {
     ];
     fpargs.extend(to.iter().map(|t| format!("--to={t}")));
     fpargs.extend(cc.iter().map(|c| format!("--cc={c}")));
-    let (name, mail) = match &a.signoff {
-        Some(s) => {
-            let (n, m) = s.split_once('<').context("--signoff wants \"Name <mail>\"")?;
-            fpargs.push("--signoff".into());
-            (n.trim().to_string(), m.trim_end_matches('>').trim().to_string())
-        }
-        None => ("kckpt".into(), "kckpt@localhost".into()),
-    };
     if a.version > 1 {
         let prev = format!("kckpt-export-v{}", a.version - 1);
         if git(sh).args(["rev-parse", "-q", "--verify", &prev]).quiet().ignore_stdout().run().is_ok() {
@@ -170,6 +164,12 @@ pub fn run(sh: &Shell, a: &Args) -> Result<()> {
     }
     fpargs.push(format!("{}..HEAD", patch::BASE_TAG));
     cmd!(sh, "git -c user.name={name} -c user.email={mail}").args(&fpargs).quiet().run().context("git format-patch")?;
+    for f in fs::read_dir(&out)?.filter_map(|e| e.ok().map(|e| e.path())) {
+        if f.extension().is_some_and(|e| e == "patch") {
+            let text = fs::read_to_string(&f)?;
+            fs::write(&f, with_identity(&text, &name, &mail))?;
+        }
+    }
     git(sh).args(["tag", "-f", &format!("kckpt-export-v{}", a.version), "HEAD"]).quiet().run()?;
 
     round_trip(sh, &out)?;
@@ -203,7 +203,60 @@ pub fn run(sh: &Shell, a: &Args) -> Result<()> {
     Ok(())
 }
 
-fn gate(sh: &Shell, commit: &str) -> Result<Gate> {
+/// The series' author: `--signoff "Name <mail>"`, else git config
+/// user.name/user.email. A Signed-off-by is a DCO statement by a person:
+/// refuse an address whose domain has no dot (`kckpt@localhost`).
+pub fn identity(sh: &Shell, signoff: Option<&str>) -> Result<(String, String)> {
+    let (name, mail) = match signoff {
+        Some(s) => {
+            let (n, m) = s.split_once('<').context("--signoff wants \"Name <mail>\"")?;
+            (n.trim().to_string(), m.trim_end_matches('>').trim().to_string())
+        }
+        None => {
+            let _d = sh.push_dir(crate::repo_root());
+            let get = |k: &str| cmd!(sh, "git config {k}").quiet().ignore_stderr().read().unwrap_or_default();
+            (get("user.name"), get("user.email"))
+        }
+    };
+    dco_ok(&name, &mail)?;
+    Ok((name, mail))
+}
+
+/// Is "name <mail>" an identity a Signed-off-by may carry?
+pub fn dco_ok(name: &str, mail: &str) -> Result<()> {
+    let domain = mail.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
+    if name.trim().is_empty() || mail.contains(char::is_whitespace) || !domain.contains('.') || domain.starts_with('.') || domain.ends_with('.') {
+        bail!("\"{name} <{mail}>\" is not an identity to sign off with (a name and a mail whose domain has a dot): set git config user.name/user.email or pass --signoff \"Name <mail>\"");
+    }
+    Ok(())
+}
+
+/// The harness's placeholder identity in the patch files (patches/*.patch).
+const PLACEHOLDER: &str = "kckpt developers <kckpt@localhost>";
+
+/// `patch` (format-patch output) authored and signed off by `name <mail>`
+/// instead of the placeholder the series is kept under.
+pub fn with_identity(patch: &str, name: &str, mail: &str) -> String {
+    let who = format!("{name} <{mail}>");
+    let mut out = String::with_capacity(patch.len());
+    let mut in_header = true;
+    for line in patch.split_inclusive('\n') {
+        let bare = line.trim_end_matches('\n');
+        if in_header && bare == format!("From: {PLACEHOLDER}") {
+            out.push_str(&format!("From: {who}\n"));
+        } else if bare == format!("Signed-off-by: {PLACEHOLDER}") {
+            out.push_str(&format!("Signed-off-by: {who}\n"));
+        } else {
+            out.push_str(line);
+        }
+        if bare.is_empty() {
+            in_header = false;
+        }
+    }
+    out
+}
+
+fn gate(sh: &Shell, commit: &str, name: &str, mail: &str) -> Result<Gate> {
     let subject = git(sh).args(["log", "-1", "--format=%s", commit]).quiet().read()?;
     let body = git(sh).args(["log", "-1", "--format=%B", commit]).quiet().read()?;
     let files: Vec<String> = git(sh)
@@ -215,7 +268,7 @@ fn gate(sh: &Shell, commit: &str) -> Result<Gate> {
         .collect();
     let p = git(sh).args(["format-patch", "-1", "--stdout", commit]).quiet().output()?.stdout;
     let tmp = cache::root().join("export-one.patch");
-    fs::write(&tmp, &p)?;
+    fs::write(&tmp, with_identity(&String::from_utf8_lossy(&p), name, mail))?;
     // Debian's python3 (with python3-ply) before any other in PATH, for
     // checkpatch's spdxcheck.py.
     let path = format!("/usr/bin:{}", std::env::var("PATH").unwrap_or_default());
@@ -243,7 +296,7 @@ fn gate(sh: &Shell, commit: &str) -> Result<Gate> {
         subject: subject.clone(),
         checkpatch,
         accepted,
-        signoff: body.lines().any(|l| l.starts_with("Signed-off-by: ")),
+        signoff: body.lines().any(|l| l.starts_with("Signed-off-by: ")) && !with_identity(&body, name, mail).contains("@localhost>"),
         prefix: prefix_ok(&subject, &expected_prefixes(&files)),
         recipients: gm.lines().map(|l| l.trim().to_string()).filter(|l| l.contains('@')).collect(),
     })
@@ -376,6 +429,26 @@ fn bisect(sh: &Shell, commits: &[String]) -> Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_signoff_needs_a_name_and_a_dotted_domain() {
+        assert!(dco_ok("Ada Lovelace", "ada@example.org").is_ok());
+        for (n, m) in [("kckpt developers", "kckpt@localhost"), ("", "a@b.org"), ("A", "a@.org"), ("A", "a@org."), ("A", "no-at"), ("A", "a b@c.org")] {
+            assert!(dco_ok(n, m).is_err(), "{n} <{m}>");
+        }
+    }
+
+    #[test]
+    fn the_placeholder_author_and_signoff_become_the_identity() {
+        let p = "From 0123 Mon Sep 17 00:00:00 2001\nFrom: kckpt developers <kckpt@localhost>\nSubject: x\n\n\
+                 body\nFrom: kckpt developers <kckpt@localhost> (quoted, not a header)\n\n\
+                 Signed-off-by: kckpt developers <kckpt@localhost>\nSigned-off-by: Other <o@x.org>\n---\n";
+        let q = with_identity(p, "Ada", "ada@example.org");
+        assert!(q.contains("\nFrom: Ada <ada@example.org>\nSubject: x\n"), "{q}");
+        assert!(q.contains("\nFrom: kckpt developers <kckpt@localhost> (quoted"), "{q}");
+        assert!(q.contains("Signed-off-by: Ada <ada@example.org>\nSigned-off-by: Other <o@x.org>\n"), "{q}");
+        assert!(!q.contains("Signed-off-by: kckpt developers"), "{q}");
+    }
 
     #[test]
     fn exceptions_accept_only_their_patch_and_type() {
