@@ -62,6 +62,17 @@ static void child(int mib, int cmd, int res)
 
 	if (m == MAP_FAILED)
 		_exit(2);
+	/*
+	 * The command pipes on fds 0 and 1: checkpoint refuses a pipe with
+	 * an end in another process (EBUSY) but on fds 0-2, which it leaves
+	 * to the restarter (the restarted child's fd 1 is then its stdout).
+	 */
+	if (dup2(cmd, 0) < 0 || dup2(res, 1) < 0)
+		_exit(2);
+	close(cmd);
+	close(res);
+	cmd = 0;
+	res = 1;
 	for (size_t i = 0; i < len; i += 4096)
 		memset(m + i, 0x5a ^ (i >> 12), 4096);
 	c = 'r';

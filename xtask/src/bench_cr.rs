@@ -90,6 +90,17 @@ pub fn run(g: &Guest, json: bool, reps: usize) -> Result<()> {
             "cr_p_alloc_bytes": g("cr_p", "alloc"),
         }));
     }
+    // A benchmark whose checkpoint or restart failed measured nothing:
+    // say so instead of printing a table of dashes (exit 0).
+    let missing: Vec<String> = rows
+        .iter()
+        .flat_map(|r| ["checkpoint_s", "restart_s", "image_read_s", "cr_p_s"].map(|k| (r["touched_mib"].clone(), k, r[k].is_null())))
+        .filter(|(_, _, null)| *null)
+        .map(|(mib, k, _)| format!("{k} at {mib} MiB"))
+        .collect();
+    if !missing.is_empty() {
+        bail!("bench cr measured nothing for {} (console log {})", missing.join(", "), log.display());
+    }
     let out = serde_json::json!({ "accel": accel.name(), "guest_mem_mib": BENCH_MEM_MIB, "reps": reps, "rows": rows });
     if json {
         println!("{}", serde_json::to_string_pretty(&out)?);
