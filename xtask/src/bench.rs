@@ -1,6 +1,6 @@
 //! Benchmarks: `harness` times a warm test-vm with one guest and with two
-//! (--jobs), bare QEMU boots of the same kernel and initramfs, and the no-op
-//! build-kernel; `cr` is bench_cr.rs. Everything runs in this process, on one guest context.
+//! (--jobs), fuzz-images --count 2000 likewise, bare QEMU boots of the same
+//! kernel and initramfs, and the no-op build-kernel; `cr` is bench_cr.rs. Everything runs in this process, on one guest context.
 
 use std::time::Instant;
 
@@ -9,11 +9,11 @@ use xshell::Shell;
 
 use crate::guest::{self, Guest};
 use crate::vm::Accel;
-use crate::{build, test_vm};
+use crate::{build, fuzz_images, test_vm};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Bench {
-    /// Warm test-vm --jobs 1 against --jobs 2, bare QEMU boots, the no-op build-kernel.
+    /// Warm test-vm and fuzz-images --count 2000, --jobs 1 against --jobs 2, bare QEMU boots, the no-op build-kernel.
     Harness,
     /// Checkpoint/restart figures from the guest (bench_cr.rs).
     Cr,
@@ -31,6 +31,9 @@ pub struct Args {
     #[arg(long, default_value_t = 3)]
     pub reps: usize,
 }
+
+/// Mutants of the fuzz-images figure (the seed is the default, 1).
+const FUZZ_COUNT: usize = 2000;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -61,6 +64,16 @@ fn harness(sh: &Shell, a: &Args) -> Result<()> {
     let tv1 = test_vm::Args { guest: opts.clone(), jobs: Some(1), ..Default::default() };
     let tv2 = test_vm::Args { jobs: Some(2), ..tv1.clone() };
     let tests = test_vm::tests_of(&tv1)?;
+    let fz = |jobs| fuzz_images::Args {
+        count: FUZZ_COUNT,
+        seed: 1,
+        image_timeout_ms: 1000,
+        refresh_seeds: false,
+        verbose: false,
+        jobs: Some(jobs),
+        guest: opts.clone(),
+    };
+    let (fz1, fz2) = (fz(1), fz(2));
     // Warm everything first (and the test durations the shards are balanced
     // by); the bare boots boot exactly what test-vm booted.
     let g = Guest::new(sh, &opts)?;
@@ -72,11 +85,18 @@ fn harness(sh: &Shell, a: &Args) -> Result<()> {
         }
         boots.push(first.boots.clone());
     }
+    for f in [&fz1, &fz2] {
+        let (code, summary) = fuzz_images::execute(sh, f)?;
+        if code != 0 {
+            bail!("fuzz-images --count {FUZZ_COUNT} --jobs {} fails; fix that before benchmarking:\n{summary}", f.jobs.unwrap_or(1));
+        }
+    }
     let bare_boot = |b: &crate::vm::Boot| -> Result<f64> {
         Ok(timed(|| Ok(duct::cmd("qemu-system-i386", b.args()).stdout_null().stderr_null().unchecked().run()?))?.0)
     };
     let (mut noop, mut warm1, mut warm2, mut bare) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut bare_shard = vec![Vec::new(); boots[1].len()];
+    let (mut fuzz1, mut fuzz2) = (Vec::new(), Vec::new());
     let mut red = Vec::new();
     for i in 0..a.reps {
         noop.push(timed(|| build::run(sh, &build::Args::default()))?.0);
@@ -94,6 +114,14 @@ fn harness(sh: &Shell, a: &Args) -> Result<()> {
             }
             if tv.jobs == Some(1) { &mut warm1 } else { &mut warm2 }.push(s);
         }
+        let order = if i % 2 == 0 { [&fz1, &fz2] } else { [&fz2, &fz1] };
+        for f in order {
+            let (s, (code, _)) = timed(|| fuzz_images::execute(sh, f))?;
+            if code != 0 {
+                red.push(format!("fuzz-images --jobs {}: exit {code}", f.jobs.unwrap_or(1)));
+            }
+            if f.jobs == Some(1) { &mut fuzz1 } else { &mut fuzz2 }.push(s);
+        }
         bare.push(bare_boot(&boots[0][0])?);
         for (k, b) in boots[1].iter().enumerate() {
             bare_shard[k].push(bare_boot(b)?);
@@ -105,6 +133,10 @@ fn harness(sh: &Shell, a: &Args) -> Result<()> {
     println!("  warm test-vm --jobs 1     {w1:>7.3} s");
     println!("  warm test-vm --jobs 2     {w2:>7.3} s");
     println!("  speed-up jobs 1 / jobs 2  {:>7.3}     (goal >= 1.7 on 2 cores)", w1 / w2);
+    let (f1, f2) = (median(fuzz1), median(fuzz2));
+    println!("  fuzz-images --jobs 1      {f1:>7.3} s   (--count {FUZZ_COUNT})");
+    println!("  fuzz-images --jobs 2      {f2:>7.3} s");
+    println!("  speed-up fuzz 1 / 2       {:>7.3}", f1 / f2);
     println!("  bare qemu boot->exit      {b:>7.3} s   (one guest, every test)");
     let nb = bare_shard.len();
     for (k, v) in bare_shard.into_iter().enumerate() {

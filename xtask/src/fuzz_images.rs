@@ -17,6 +17,10 @@
 // is concatenated to the normal initramfs (the kernel unpacks both).
 // test-vm uses the same machinery for a short deterministic run over the
 // checked-in tests/fuzz-seeds/tiny.kckpt (`test_vm_initrd`).
+//
+// `--jobs N` splits the mutants by index over N guests booted at once
+// (shard.rs, pool.rs), each with a KFZ of its share; fuzz_outcome.rs parses
+// each guest's lines and merges them back into mutant order.
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -29,8 +33,9 @@ use xshell::{cmd, Shell};
 use crate::cpio::{self, Spec};
 use crate::guest::{self, Guest};
 use crate::mutate::{self, Seed};
+use crate::fuzz_outcome::{self, Mode, Outcome};
 use crate::verdict::Verdict;
-use crate::{cache, rootfs, syscalls, verdict, vm};
+use crate::{cache, pool, rootfs, shard, syscalls, verdict, vm};
 
 /// test-vm's short run: fixed size, fixed seed, checked-in seed image.
 pub const TEST_VM_COUNT: usize = 200;
@@ -54,6 +59,11 @@ pub struct Args {
     /// Echo the console (to stderr).
     #[arg(long, short)]
     pub verbose: bool,
+    /// Guests to split the mutants over, by index (default: one per CPU,
+    /// 1 when memory is short, as test-vm). The mutants are the same
+    /// whatever N is: a failure reproduces with --jobs 1.
+    #[arg(long)]
+    pub jobs: Option<usize>,
     #[command(flatten)]
     pub guest: guest::Opts,
 }
@@ -183,115 +193,6 @@ fn seeds(g: &Guest, refresh: bool) -> Result<Vec<Seed>> {
     SEEDS.iter().map(|(file, name, exp)| Seed::new(name, fs::read(dir.join(file))?, *exp)).collect()
 }
 
-/// The two ways each mutant is executed (guest lines "fz…" and "fzu…").
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Traced,
-    Untraced,
-}
-
-impl Mode {
-    pub const BOTH: [Mode; 2] = [Mode::Traced, Mode::Untraced];
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::Traced => "traced",
-            Mode::Untraced => "untraced",
-        }
-    }
-}
-
-/// What the guest reported in one mode, per mutant and overall.
-#[derive(Debug, Default)]
-pub struct ModeOutcome {
-    pub codes: Vec<Option<char>>,
-    pub seeds_ok: Vec<String>,
-    pub taint_at: Vec<usize>,
-    pub errnos: String,
-    pub signals: String,
-    pub ended: bool,
-}
-
-/// What the guest reported: both modes and the detector's self-check.
-#[derive(Debug, Default)]
-pub struct Outcome {
-    pub traced: ModeOutcome,
-    pub untraced: ModeOutcome,
-    /// `fz-probe` lines of the self-check, and whether it passed.
-    pub probes: Vec<String>,
-    pub probe_ok: bool,
-    /// Untraced credential reads that failed (`fzu-blind`); None if not reported.
-    pub blind: Option<u64>,
-    /// The kernel's taint after the unmutated seeds, if they changed it.
-    pub seeds_taint: Option<String>,
-}
-
-impl Outcome {
-    pub fn mode(&self, m: Mode) -> &ModeOutcome {
-        match m {
-            Mode::Traced => &self.traced,
-            Mode::Untraced => &self.untraced,
-        }
-    }
-}
-
-pub fn parse_console(console: &str, n: usize) -> Outcome {
-    let mut o = Outcome::default();
-    o.traced.codes = vec![None; n];
-    o.untraced.codes = vec![None; n];
-    for l in console.lines() {
-        let t = l.trim_end().strip_prefix("# ").unwrap_or(l.trim_end());
-        let mut w = t.split_whitespace();
-        let Some(first) = w.next() else { continue };
-        match first {
-            "fz-probe" => {
-                if t == "fz-probe ok" {
-                    o.probe_ok = true;
-                } else {
-                    o.probes.push(t.to_string());
-                }
-                continue;
-            }
-            "fz-seeds-taint" => {
-                o.seeds_taint = Some(w.collect::<Vec<_>>().join(" "));
-                continue;
-            }
-            "fzu-blind" => {
-                o.blind = w.next().and_then(|s| s.parse().ok());
-                continue;
-            }
-            "fz-taint" => {
-                let i = w.next().and_then(|s| s.parse::<usize>().ok());
-                let mode = if w.nth(1) == Some("u") { &mut o.untraced } else { &mut o.traced };
-                mode.taint_at.extend(i);
-                continue;
-            }
-            _ => {}
-        }
-        let (tag, what) = first.split_once('-').unwrap_or((first, ""));
-        let m = match tag {
-            "fz" => &mut o.traced,
-            "fzu" => &mut o.untraced,
-            _ => continue,
-        };
-        match what {
-            "" => {
-                let (Some(start), Some(codes)) = (w.next().and_then(|s| s.parse::<usize>().ok()), w.next()) else { continue };
-                for (i, c) in codes.chars().enumerate() {
-                    if let Some(slot) = m.codes.get_mut(start + i) {
-                        *slot = Some(c);
-                    }
-                }
-            }
-            "seed" => m.seeds_ok.push(t.to_string()),
-            "errno" => m.errnos = w.collect::<Vec<_>>().join(" "),
-            "signal" => m.signals = w.collect::<Vec<_>>().join(" "),
-            "end" => m.ended = true,
-            _ => {}
-        }
-    }
-    o
-}
-
 /// The initramfs for test-vm: the normal one plus the short fuzz run's
 /// mutants of tests/fuzz-seeds/tiny.kckpt, cached by content.
 pub fn test_vm_initrd(g: &Guest, base: &Path) -> Result<PathBuf> {
@@ -324,6 +225,20 @@ const CODES: [(char, &str); 7] = [
 ];
 
 pub fn run(sh: &Shell, a: &Args) -> Result<i32> {
+    let (code, summary) = execute(sh, a)?;
+    print!("{summary}");
+    Ok(code)
+}
+
+/// One fuzz run: its exit code and the summary `run` prints.
+pub fn execute(sh: &Shell, a: &Args) -> Result<(i32, String)> {
+    let mut out = String::new();
+    macro_rules! say {
+        ($($t:tt)*) => {{
+            use std::fmt::Write as _;
+            let _ = writeln!(out, $($t)*);
+        }};
+    }
     let g = Guest::new(sh, &a.guest)?;
     let tests: Vec<_> = rootfs::discover(&crate::repo_root().join("tests/guest"))?.into_iter().filter(|t| t.name == "fuzz_images").collect();
     let base = g.initramfs(&tests, false)?;
@@ -343,22 +258,48 @@ pub fn run(sh: &Shell, a: &Args) -> Result<i32> {
     eprintln!("[fuzz] {} mutants, KFZ {} KiB, made and checked by the crate in {:.1}s", muts.len(), kfz.len() / 1024, t0.elapsed().as_secs_f64());
 
     let work = g.work_dir(&format!("fuzz-{}", a.seed))?;
-    let kfz_path = work.join("mutants.kfz");
-    fs::write(&kfz_path, &kfz)?;
-    let initrd = with_files(&g, &base, &[("/fuzz/mutants.kfz", &kfz_path)], &work)?;
-    // The runner is one test: give it the whole run (each mutant twice).
-    let guest_secs = 120 + (a.count as u64 * 2 * (a.image_timeout_ms as u64 + 200)) / 1000;
-    let boot = g.boot(initrd)?.append(format!("kckpt.timeout={guest_secs}"));
-    let log = work.join("console.log");
-    eprintln!("[fuzz] accel {}, {} kernel, console log {}", accel.name(), g.kernel.flavor.name(), log.display());
-    let r = vm::run(&boot, Duration::from_secs(90), Duration::from_secs(guest_secs + 120), a.verbose, &log)?;
-    let o = parse_console(&r.console, muts.len());
-    let problems = verdict::kernel_problems(&r.console);
-    let panicked = matches!(r.verdict, Verdict::Panic(_));
+    // Shards by mutant index: each guest gets its own KFZ of its mutants.
+    let jobs = match a.jobs {
+        Some(j) => j,
+        None => shard::default_jobs_here(g.boot(base.clone())?.mem_mib),
+    };
+    let shards = shard::by_index(muts.len(), jobs);
+    let ns = shards.len();
+    let (mut boots, mut logs, mut dirs) = (Vec::new(), Vec::new(), Vec::new());
+    let mut guest_secs = 0;
+    for (k, idx) in shards.iter().enumerate() {
+        let dir = if ns == 1 { work.clone() } else { work.join(format!("shard{}of{ns}", k + 1)) };
+        fs::create_dir_all(&dir)?;
+        let mine: Vec<mutate::Mutant> = idx.iter().map(|&i| muts[i].clone()).collect();
+        let kfz_path = dir.join("mutants.kfz");
+        fs::write(&kfz_path, mutate::encode_kfz(&seeds, &mine, a.image_timeout_ms))?;
+        let initrd = with_files(&g, &base, &[("/fuzz/mutants.kfz", &kfz_path)], &dir)?;
+        // The runner is one test: give it its whole share (each mutant twice).
+        let secs = 120 + (idx.len() as u64 * 2 * (a.image_timeout_ms as u64 + 200)) / 1000;
+        guest_secs = guest_secs.max(secs);
+        boots.push(g.boot(initrd)?.append(format!("kckpt.timeout={secs}")));
+        logs.push(if ns == 1 { work.join("console.log") } else { pool::log_path(&work, k, ns) });
+        dirs.push(dir);
+    }
+    eprintln!("[fuzz] accel {}, {} kernel, {ns} guest(s)", accel.name(), g.kernel.flavor.name());
+    for (k, l) in logs.iter().enumerate() {
+        eprintln!("[fuzz] {}: {} mutants, console log {}", shard::tag(k, ns), shards[k].len(), l.display());
+    }
+    let (runs, wall) = pool::run_all(&boots, &logs, Duration::from_secs(90), Duration::from_secs(guest_secs + 120), a.verbose)?;
+    let parts: Vec<Outcome> = runs.iter().zip(&shards).map(|(r, idx)| fuzz_outcome::parse_console(&r.console, idx.len())).collect();
+    let o = fuzz_outcome::merge(&parts, &shards, muts.len());
+    // Kernel-log problems of every shard, tagged with it when there are several.
+    let problems: Vec<String> = runs
+        .iter()
+        .enumerate()
+        .flat_map(|(k, r)| verdict::kernel_problems(&r.console).into_iter().map(move |p| if ns > 1 { format!("[{}] {p}", shard::tag(k, ns)) } else { p }))
+        .collect();
+    let verdict = shard::worst(runs.iter().map(|r| &r.verdict));
+    let shard_of = |i: usize| shards.iter().position(|s| s.binary_search(&i).is_ok()).unwrap_or(0);
     // Rule breakers: hang and privilege by code, oops by taint (and, after
     // a panic, every mutant of the unfinished line is a suspect).
     let mut keep: BTreeMap<usize, Vec<String>> = BTreeMap::new();
-    let mut bad = !matches!(r.verdict, Verdict::Completed) || !o.probe_ok || o.blind != Some(0) || o.seeds_taint.is_some();
+    let mut bad = !matches!(verdict, Verdict::Completed) || !o.probe_ok || o.blind != Some(0) || o.seeds_taint.is_some();
     let mut counts: BTreeMap<(&str, char), usize> = BTreeMap::new();
     for mode in Mode::BOTH {
         let mo = o.mode(mode);
@@ -375,14 +316,20 @@ pub fn run(sh: &Shell, a: &Args) -> Result<i32> {
         for &i in &mo.taint_at {
             keep.entry(i).or_default().push(format!("oops-{}", mode.name()));
         }
-        let done = mo.codes.iter().filter(|c| c.is_some()).count();
-        // A run that stopped before the seeds were through is no mutant's doing.
-        let seeds_done = o.traced.seeds_ok.len() == seeds.len() && o.untraced.seeds_ok.len() == seeds.len();
-        if !matches!(r.verdict, Verdict::Completed) && seeds_done {
-            for i in done..(done + 64).min(muts.len()) {
-                let v = keep.entry(i).or_default();
-                if v.is_empty() {
-                    v.push(if panicked { "panic-suspect".into() } else { "stall-suspect".into() });
+        // After a shard's panic or stall, the next mutants of its unfinished
+        // line are suspects. A shard stopped before its seeds were through
+        // is no mutant's doing.
+        for ((p, r), idx) in parts.iter().zip(&runs).zip(&shards) {
+            let pm = p.mode(mode);
+            let done = pm.codes.iter().filter(|c| c.is_some()).count();
+            let seeds_done = p.traced.seeds_ok.len() == seeds.len() && p.untraced.seeds_ok.len() == seeds.len();
+            if !matches!(r.verdict, Verdict::Completed) && seeds_done {
+                let panicked = matches!(r.verdict, Verdict::Panic(_));
+                for &i in &idx[done.min(idx.len())..(done + 64).min(idx.len())] {
+                    let v = keep.entry(i).or_default();
+                    if v.is_empty() {
+                        v.push(if panicked { "panic-suspect".into() } else { "stall-suspect".into() });
+                    }
                 }
             }
         }
@@ -434,100 +381,79 @@ pub fn run(sh: &Shell, a: &Args) -> Result<i32> {
 
     let setid = muts.iter().filter(|m| m.setid()).count();
     let executed = o.untraced.codes.iter().filter(|c| c.is_some()).count();
-    println!("fuzz-images: {} mutants (seed {}, {} setuid/setgid-root files), {} executed in both modes, {:.0} s wall", muts.len(), a.seed, setid, executed, r.secs);
+    let guests = if ns > 1 { format!(" on {ns} guests") } else { String::new() };
+    say!("fuzz-images: {} mutants (seed {}, {} setuid/setgid-root files), {} executed in both modes, {:.0} s wall{guests}", muts.len(), a.seed, setid, executed, wall);
     for l in &o.probes {
-        println!("  {l}");
+        say!("  {l}");
     }
-    println!("  privilege detector self-check: {}", if o.probe_ok { "ok" } else { "FAILED (or not run)" });
+    say!("  privilege detector self-check: {}", if o.probe_ok { "ok" } else { "FAILED (or not run)" });
     for mode in Mode::BOTH {
         for l in &o.mode(mode).seeds_ok {
-            println!("  {l}");
+            say!("  {l}");
         }
     }
-    println!("  {:<44} {:>8} {:>8}", "", "traced", "untraced");
+    say!("  {:<44} {:>8} {:>8}", "", "traced", "untraced");
     let n = |m: Mode, c: char| counts.get(&(m.name(), c)).copied().unwrap_or(0);
     for (c, what) in CODES {
-        println!("  {:<44} {:>8} {:>8}", what, n(Mode::Traced, c), n(Mode::Untraced, c));
+        say!("  {:<44} {:>8} {:>8}", what, n(Mode::Traced, c), n(Mode::Untraced, c));
     }
     let oops = |m: Mode| o.mode(m).taint_at.len();
-    println!("  {:<44} {:>8} {:>8}", "kernel oops/WARNING (taint)", oops(Mode::Traced), oops(Mode::Untraced));
+    say!("  {:<44} {:>8} {:>8}", "kernel oops/WARNING (taint)", oops(Mode::Traced), oops(Mode::Untraced));
     if let Some(t) = &o.seeds_taint {
-        println!("  kernel oops/WARNING while the unmutated seeds ran (taint {t})");
+        say!("  kernel oops/WARNING while the unmutated seeds ran (taint {t})");
     }
-    println!("  kernel oops/WARNING lines on the console: {}", problems.len());
+    say!("  kernel oops/WARNING lines on the console: {}", problems.len());
     bad |= !problems.is_empty();
     match o.blind {
         Some(0) => {}
-        Some(b) => println!("  untraced credential reads that failed: {b} (the privilege check was blind)"),
-        None => println!("  the guest did not report its untraced credential reads"),
+        Some(b) => say!("  untraced credential reads that failed: {b} (the privilege check was blind)"),
+        None => say!("  the guest did not report its untraced credential reads"),
     }
     for mode in Mode::BOTH {
         let mo = o.mode(mode);
         if !mo.errnos.is_empty() {
-            println!("  {} other errnos (errno:count): {}", mode.name(), mo.errnos);
+            say!("  {} other errnos (errno:count): {}", mode.name(), mo.errnos);
         }
         if !mo.signals.is_empty() {
-            println!("  {} crash signals (signal:count): {}", mode.name(), mo.signals);
+            say!("  {} crash signals (signal:count): {}", mode.name(), mo.signals);
         }
     }
-    println!("  crate validator (traced run): kernel ran {} mutants it rejects, refused {} it accepts{}", ran_invalid.len(), refused_valid.len(),
+    say!("  crate validator (traced run): kernel ran {} mutants it rejects, refused {} it accepts{}", ran_invalid.len(), refused_valid.len(),
         if ran_invalid.len() + refused_valid.len() > 0 { format!(" (examples in {})", oracle_dir.display()) } else { String::new() });
     for ((rule, c), n) in &groups {
-        println!("    crate says {rule}, kernel gave {c}: {n}");
+        say!("    crate says {rule}, kernel gave {c}: {n}");
     }
-    println!("  traced and untraced runs disagree on the exec's outcome: {}", differ.len());
+    say!("  traced and untraced runs disagree on the exec's outcome: {}", differ.len());
     for p in &problems {
-        println!("  console: {p}");
+        say!("  console: {p}");
     }
-    if !matches!(r.verdict, Verdict::Completed) {
-        println!("  VERDICT {:?} (console log {})", r.verdict, log.display());
+    for (k, r) in runs.iter().enumerate() {
+        if !matches!(r.verdict, Verdict::Completed) {
+            let which = if ns > 1 { format!(" {} (mutants {} …)", shard::tag(k, ns), shards[k].iter().take(3).map(|i| i.to_string()).collect::<Vec<_>>().join(", ")) } else { String::new() };
+            say!("  VERDICT{which} {:?} (console log {})", r.verdict, logs[k].display());
+        }
+    }
+    for (i, why) in keep.iter().take(20) {
+        say!("  mutant {i} ({}, seed {}): {}", shard::tag(shard_of(*i), ns), seeds[muts[*i].seed].name, why.join("+"));
     }
     if !keep.is_empty() {
-        println!("  {} reproducer(s) kept in tests/fuzz-repro/", keep.len());
+        say!("  {} reproducer(s) kept in tests/fuzz-repro/ (same mutants with --jobs 1)", keep.len());
     }
     let seeds_bad = Mode::BOTH.iter().any(|&m| {
         let so = &o.mode(m).seeds_ok;
         so.len() != seeds.len() || so.iter().zip(&seeds).any(|(l, s)| !l.contains(&format!(" X exit {} ", s.expect)))
     });
     if seeds_bad {
-        println!("  a seed image did not restart as expected");
+        say!("  a seed image did not restart as expected");
     }
     if bad || seeds_bad {
-        println!("  console log kept: {}", log.display());
-        return Ok(1);
+        for l in &logs {
+            say!("  console log kept: {}", l.display());
+        }
+        return Ok((1, out));
     }
-    let _ = fs::remove_file(&work.join("initramfs.cpio"));
-    Ok(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn console_codes_map_to_mutants() {
-        let c = "# fz-begin seeds 1 mutants 70\n# fz-probe fz-probe-exit 4755 untraced: P exit 42, want P\n# fz-probe ok\n\
-                 # fz-seed 0 X exit 42 errno 0\n# fzu-seed 0 X exit 42 errno 0\n[ 1.0] binfmt_cr: x\n# fz 0 RRX\n# fzu 0 RRP\n\
-                 # fz-taint 65 1 t\n# fz-taint 66 513 u\n# fz-seeds-taint 512\n# fz 64 RRRRRP\n# fzu 64 RRRRRR\n# fz-errno 12:1\n# fz-end R 3\n# fzu-blind 0\n";
-        let o = parse_console(c, 70);
-        assert_eq!(o.traced.codes[2], Some('X'));
-        assert_eq!(o.untraced.codes[2], Some('P'));
-        assert_eq!(o.traced.codes[3], None);
-        assert_eq!(o.traced.codes[69], Some('P'));
-        assert_eq!(o.untraced.codes[69], Some('R'));
-        assert_eq!(o.traced.taint_at, vec![65]);
-        assert_eq!(o.untraced.taint_at, vec![66]);
-        assert!(o.traced.ended && o.traced.errnos == "12:1");
-        assert!(!o.untraced.ended);
-        assert_eq!(o.traced.seeds_ok.len(), 1);
-        assert_eq!(o.untraced.seeds_ok.len(), 1);
-        assert!(o.probe_ok && o.probes.len() == 1 && o.blind == Some(0));
-        assert_eq!(o.seeds_taint.as_deref(), Some("512"));
+    for d in &dirs {
+        let _ = fs::remove_file(d.join("initramfs.cpio"));
     }
-
-    #[test]
-    fn a_failed_self_check_is_seen() {
-        let o = parse_console("# fz-probe fz-probe-exit 4755 untraced: X exit 42, want P\n# FAIL: self-check: …\n", 1);
-        assert!(!o.probe_ok && o.probes.len() == 1 && o.blind.is_none());
-    }
+    Ok((0, out))
 }

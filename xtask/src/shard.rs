@@ -1,5 +1,7 @@
-//! Shards of `test-vm --jobs N`, kept pure: how many guests fit, which tests
-//! each runs (`kckpt.tests=`), and one KTAP report merged from theirs.
+//! Shards of `test-vm --jobs N` and `fuzz-images --jobs N`, kept pure: how
+//! many guests fit, which tests (`kckpt.tests=`) or mutants each runs, the
+//! worst of their verdicts, and one KTAP report merged from the tests'.
+//! pool.rs boots the guests.
 
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
@@ -121,6 +123,20 @@ pub fn assign(names: &[String], jobs: usize, known_ms: &BTreeMap<String, u64>) -
     shards
 }
 
+/// Split items `0..n` over `jobs` shards by index, round robin: shard K
+/// gets K, K + jobs, … (fuzz-images: mutant `i` is mutant `i` whatever the
+/// shard, so `--jobs 1` reproduces it). No shard is empty (at most `n`
+/// shards, one empty one when `n` is 0).
+pub fn by_index(n: usize, jobs: usize) -> Vec<Vec<usize>> {
+    let jobs = jobs.clamp(1, n.max(1));
+    (0..jobs).map(|k| (k..n).step_by(jobs).collect()).collect()
+}
+
+/// `K/N` of shard index `k` (0-based) of `n`.
+pub fn tag(k: usize, n: usize) -> String {
+    format!("shard {}/{n}", k + 1)
+}
+
 /// The `kckpt.tests=` word of one shard.
 pub fn tests_word(names: &[String], shard: &[usize]) -> String {
     let list: Vec<&str> = shard.iter().map(|&i| names[i].as_str()).collect();
@@ -180,6 +196,17 @@ pub fn describe(v: &Verdict) -> String {
     }
 }
 
+/// The worst of the shards' verdicts (the first on a tie).
+pub fn worst<'a>(vs: impl IntoIterator<Item = &'a Verdict>) -> Verdict {
+    let mut w = Verdict::Completed;
+    for v in vs {
+        if severity(v) > severity(&w) {
+            w = v.clone();
+        }
+    }
+    w
+}
+
 /// Merge the shards' consoles into one report over `names`, numbered in
 /// name order as one run would number them. A shard's tests that never
 /// reported become `not ok … # not completed: shard K/N <why>`; the run's
@@ -193,7 +220,7 @@ pub fn merge(names: &[String], shards: &[Vec<usize>], runs: &[ShardRun]) -> Merg
     let mut header = true;
     let mut worst = Verdict::Completed;
     for (k, (idx, run)) in shards.iter().zip(runs).enumerate() {
-        let tag = format!("shard {}/{n}", k + 1);
+        let tag = tag(k, n);
         let rep = ktap::parse(&run.console);
         let mut v = run.verdict.clone();
         if !rep.header && v == Verdict::Completed {
@@ -366,6 +393,27 @@ mod tests {
         assert!(matches!(&m.verdict, Verdict::NoExit(s) if s.contains("shard 2/2")));
         assert!(!m.report.header);
         assert_eq!(m.shards[1].not_completed, ["b"]);
+    }
+
+    #[test]
+    fn by_index_is_round_robin_and_covers_every_item_once() {
+        assert_eq!(by_index(7, 3), vec![vec![0, 3, 6], vec![1, 4], vec![2, 5]]);
+        assert_eq!(by_index(5, 1), vec![vec![0, 1, 2, 3, 4]]);
+        assert_eq!(by_index(2, 8), vec![vec![0], vec![1]]);
+        assert_eq!(by_index(0, 2), vec![Vec::<usize>::new()]);
+        for jobs in 1..6 {
+            let mut all: Vec<usize> = by_index(2000, jobs).concat();
+            all.sort_unstable();
+            assert_eq!(all, (0..2000).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn the_worst_verdict_wins() {
+        let p = Verdict::Panic("Kernel panic".into());
+        assert_eq!(worst([&Verdict::Completed, &Verdict::Hang(45), &p, &Verdict::Timeout(9)]), p);
+        assert_eq!(worst([&Verdict::Completed, &Verdict::Completed]), Verdict::Completed);
+        assert_eq!(worst([&Verdict::Hang(1), &Verdict::Hang(2)]), Verdict::Hang(1));
     }
 
     #[test]

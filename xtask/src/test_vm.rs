@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{bail, Result};
 use fs_err as fs;
 use serde::Serialize;
 use xshell::Shell;
@@ -15,7 +15,7 @@ use xshell::Shell;
 use crate::guest::{self, Guest};
 use crate::verdict::{self, Verdict};
 use crate::shard::{self, ShardOutcome, ShardRun};
-use crate::{cache, fuzz_images, ktap, rootfs, vm};
+use crate::{cache, fuzz_images, ktap, pool, rootfs, vm};
 
 /// Default per-test time limit in the guest, seconds.
 pub const TEST_TIMEOUT: u64 = 120;
@@ -432,20 +432,12 @@ pub fn run_shards(
             bail!("a shard's kernel command line is {} bytes (max {COMMAND_LINE_MAX}): use more --jobs or --jobs 1", line.len());
         }
     }
-    let logs: Vec<PathBuf> = (1..=n).map(|k| work.join(format!("console-shard{k}of{n}.log"))).collect();
+    let logs: Vec<PathBuf> = (0..n).map(|k| pool::log_path(work, k, n)).collect();
     for (k, s) in shards.iter().enumerate() {
         eprintln!("[vm] shard {}/{n}: {} tests, console log {}", k + 1, s.len(), logs[k].display());
     }
-    let t = Instant::now();
-    let runs: Vec<Result<vm::Run>> = std::thread::scope(|sc| {
-        let hs: Vec<_> = boots.iter().zip(&logs).map(|(b, l)| sc.spawn(move || vm::run(b, hang, timeout, echo, l))).collect();
-        hs.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow!("a shard's thread panicked")))).collect()
-    });
-    let secs = t.elapsed().as_secs_f64();
-    let runs: Vec<ShardRun> = runs
-        .into_iter()
-        .map(|r| r.map(|r| ShardRun { verdict: r.verdict, console: r.console, secs: r.secs, ktap_at: r.ktap_at }))
-        .collect::<Result<_>>()?;
+    let (runs, secs) = pool::run_all(&boots, &logs, hang, timeout, echo)?;
+    let runs: Vec<ShardRun> = runs.into_iter().map(|r| ShardRun { verdict: r.verdict, console: r.console, secs: r.secs, ktap_at: r.ktap_at }).collect();
     let console: String = runs.iter().enumerate().map(|(k, r)| format!("===== shard {}/{n} =====\n{}", k + 1, r.console)).collect();
     let boot_times = runs.iter().map(|r| r.ktap_at).collect();
     let mut res = RunResult::merged(shard::merge(names, shards, &runs), console, secs);
