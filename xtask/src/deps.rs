@@ -75,6 +75,26 @@ pub fn apt_update(sh: &Shell) -> Result<()> {
 }
 
 pub fn run(sh: &Shell) -> Result<()> {
+    apt(sh)?;
+    pypi(sh);
+    Ok(())
+}
+
+/// b4, which export-patches runs on its mbox, comes from PyPI. Only a
+/// warning if pip cannot install it: everything but export-patches works
+/// without it, and export-patches then says b4 is missing.
+fn pypi(sh: &Shell) {
+    if cmd!(sh, "b4 --version").quiet().ignore_stdout().ignore_stderr().run().is_ok() {
+        println!("deps: b4 installed");
+        return;
+    }
+    eprintln!("$ python3 -m pip install -q b4");
+    if let Err(e) = cmd!(sh, "python3 -m pip install -q b4").quiet().run() {
+        eprintln!("warning: could not install b4 from PyPI ({e}); export-patches needs it");
+    }
+}
+
+fn apt(sh: &Shell) -> Result<()> {
     let miss = missing(sh);
     if miss.is_empty() {
         println!("deps: all {} packages installed", PACKAGES.len());
@@ -107,5 +127,5 @@ pub fn ensure(sh: &Shell) -> Result<()> {
     if missing(sh).is_empty() {
         return Ok(());
     }
-    run(sh)
+    apt(sh)
 }

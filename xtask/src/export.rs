@@ -173,6 +173,7 @@ pub fn run(sh: &Shell, a: &Args) -> Result<()> {
     git(sh).args(["tag", "-f", &format!("kckpt-export-v{}", a.version), "HEAD"]).quiet().run()?;
 
     round_trip(sh, &out)?;
+    b4_round_trip(sh, &out)?;
     let man = crate::manpage::export(sh, &out, &name, &mail)?;
     let evidence = evidence(&plan.key);
     fill_cover(&out, &gates, &evidence, &plan)?;
@@ -305,26 +306,71 @@ fn gate(sh: &Shell, commit: &str, name: &str, mail: &str) -> Result<Gate> {
 /// The exported files, applied with `git am` to a fresh pristine worktree,
 /// must give exactly the tree build-kernel built.
 fn round_trip(sh: &Shell, out: &Path) -> Result<()> {
-    let want = git(sh).args(["rev-parse", "HEAD^{tree}"]).quiet().read()?;
-    let wt = cache::root().join("export-roundtrip");
-    let _ = git(sh).args(["worktree", "remove", "--force"]).arg(&wt).quiet().ignore_status().ignore_stderr().run();
-    let _ = fs::remove_dir_all(&wt);
-    git(sh).args(["worktree", "add", "-q", "--detach"]).arg(&wt).arg(patch::BASE_TAG).quiet().run()?;
     let mut files: Vec<PathBuf> = fs::read_dir(out)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "patch") && !p.to_string_lossy().contains("0000-cover-letter"))
         .collect();
     files.sort();
+    let got = am_tree(sh, &files, "git am of the exported series")?;
+    println!("round trip: git am of the export on a pristine tree gives the built tree ({})", &got[..12]);
+    Ok(())
+}
+
+/// `files` applied with `git am` on a pristine worktree must give the
+/// built tree; returns that tree's id.
+fn am_tree(sh: &Shell, files: &[PathBuf], what: &str) -> Result<String> {
+    let want = git(sh).args(["rev-parse", "HEAD^{tree}"]).quiet().read()?;
+    let wt = cache::root().join("export-roundtrip");
+    let _ = git(sh).args(["worktree", "remove", "--force"]).arg(&wt).quiet().ignore_status().ignore_stderr().run();
+    let _ = fs::remove_dir_all(&wt);
+    git(sh).args(["worktree", "add", "-q", "--detach"]).arg(&wt).arg(patch::BASE_TAG).quiet().run()?;
     let got = {
         let _d = sh.push_dir(&wt);
-        git(sh).args(["am", "-q"]).args(&files).quiet().run().context("git am of the exported series")?;
+        git(sh).args(["am", "-q"]).args(files).quiet().run().context(what.to_string())?;
         git(sh).args(["rev-parse", "HEAD^{tree}"]).quiet().read()?
     };
     git(sh).args(["worktree", "remove", "--force"]).arg(&wt).quiet().run()?;
     if got != want {
-        bail!("round trip: exported series gives tree {got}, build-kernel's is {want}");
+        bail!("{what}: gives tree {got}, build-kernel's is {want}");
     }
-    println!("round trip: git am of the export on a pristine tree gives the built tree ({})", &got[..12]);
+    Ok(got)
+}
+
+/// The series as a maintainer takes it off the list: the exported files
+/// (cover letter first) as one mbox, through `b4 am` (offline, from that
+/// mbox), whose am-ready mbox must apply to the built tree too.
+fn b4_round_trip(sh: &Shell, out: &Path) -> Result<()> {
+    let mut files: Vec<PathBuf> =
+        fs::read_dir(out)?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "patch")).collect();
+    files.sort();
+    let dir = cache::root().join("export-b4");
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir)?;
+    let mbox = dir.join("series.mbx");
+    let mut all = String::new();
+    for f in &files {
+        all.push_str(&fs::read_to_string(f)?);
+    }
+    fs::write(&mbox, all)?;
+    let am_dir = dir.join("am");
+    let log = cmd!(sh, "b4 --offline-mode am -m {mbox} -o {am_dir}")
+        .quiet()
+        .ignore_status()
+        .output()
+        .context("b4 (cargo xtask deps installs it from PyPI)")?;
+    let said = String::from_utf8_lossy(&log.stderr).to_string() + &String::from_utf8_lossy(&log.stdout);
+    let ready: Vec<PathBuf> = fs::read_dir(&am_dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "mbx")).collect())
+        .unwrap_or_default();
+    let [ready] = ready.as_slice() else {
+        bail!("b4 am made no am-ready mbox from the export:\n{said}");
+    };
+    let n = files.iter().filter(|f| !f.to_string_lossy().contains("0000-cover-letter")).count();
+    if !said.contains(&format!("Total patches: {n}")) {
+        bail!("b4 am did not take all {n} patches:\n{said}");
+    }
+    let got = am_tree(sh, std::slice::from_ref(ready), "git am of b4 am's mbox")?;
+    println!("b4 am: the mbox of the export gives {n} patches that git am applies to the built tree ({})", &got[..12]);
     Ok(())
 }
 
