@@ -14,12 +14,10 @@ int main(void)
 {
 	const char *const imgs[2] = { "a-k.kckpt", "a-u.kckpt" };
 	struct child c;
-	char line[64];
 
 	unlink(imgs[0]);
 	unlink(imgs[1]);
-	spawn(&c, (char *[]){ "/bin/attrs", NULL }, 1);
-	check(read_line(&c, line, sizeof(line), 5000) && !strcmp(line, "ready"), "attrs: \"%s\"", line);
+	start_ready(&c, (char *[]){ "/bin/attrs", NULL });
 	check(self_check(&c), "the original has it all before the checkpoint");
 	checkpoint_both_ways(c.pid, imgs);
 	check(self_check(&c), "the original still has it all");
@@ -28,12 +26,6 @@ int main(void)
 	restart_both_ways(imgs, "all back");
 
 	/* not dumpable: both modes refuse (EPERM, exit 4), the target runs on */
-	unlink(imgs[0]);
-	unlink(imgs[1]);
-	spawn(&c, (char *[]){ "/bin/attrs", "-n", NULL }, 1);
-	check(read_line(&c, line, sizeof(line), 5000) && !strcmp(line, "ready"), "attrs -n: \"%s\"", line);
-	refused_both_ways(c.pid, imgs, 4, "not dumpable");
-	check(self_check(&c), "the refused target runs on unharmed");
-	reap(&c);
+	refused_target((char *[]){ "/bin/attrs", "-n", NULL }, imgs, 4, "not dumpable");
 	return failures ? 1 : 0;
 }

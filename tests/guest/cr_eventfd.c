@@ -18,12 +18,10 @@ int main(void)
 {
 	const char *const imgs[2] = { "e-k.kckpt", "e-u.kckpt" };
 	struct child c;
-	char line[64];
 
 	unlink(imgs[0]);
 	unlink(imgs[1]);
-	spawn(&c, (char *[]){ "/bin/evfd", NULL }, 1);
-	check(read_line(&c, line, sizeof(line), 5000) && !strcmp(line, "ready"), "evfd: \"%s\"", line);
+	start_ready(&c, (char *[]){ "/bin/evfd", NULL });
 	check(self_check(&c), "the original has its eventfds before the checkpoint");
 	checkpoint_both_ways(c.pid, imgs);
 	check(self_check(&c), "the checkpoints left the counters alone");
@@ -32,19 +30,9 @@ int main(void)
 
 	restart_both_ways_asking(imgs, "cv", "eventfds back: counters, semaphore, shared dup, flags, FD_CLOEXEC");
 
-	unlink(imgs[0]);
-	unlink(imgs[1]);
-	spawn(&c, (char *[]){ "/bin/evfd", "-o", NULL }, 1);
-	check(read_line(&c, line, sizeof(line), 5000) && !strcmp(line, "ready"), "evfd -o: \"%s\"", line);
-	refused_both_ways(c.pid, imgs, 1, "eventfd counter above INT64_MAX");
-	check(self_check(&c), "the refused target runs on unharmed");
-	reap(&c);
+	refused_target((char *[]){ "/bin/evfd", "-o", NULL }, imgs, 1, "eventfd counter above INT64_MAX");
 
 	/* shared with a child: restart would split it in two */
-	spawn(&c, (char *[]){ "/bin/evfd", "-f", NULL }, 1);
-	check(read_line(&c, line, sizeof(line), 5000) && !strcmp(line, "ready"), "evfd -f: \"%s\"", line);
-	refused_both_ways(c.pid, imgs, 1, "eventfd held by a child too");
-	check(self_check(&c), "the refused target runs on unharmed");
-	reap(&c);
+	refused_target((char *[]){ "/bin/evfd", "-f", NULL }, imgs, 1, "eventfd held by a child too");
 	return failures ? 1 : 0;
 }

@@ -22,7 +22,6 @@ int main(void)
 	const char *const short_imgs[2] = { "ts-k.kckpt", "ts-u.kckpt" };
 	const char *const posix_imgs[2] = { "tp-k.kckpt", "tp-u.kckpt" };
 	struct child c;
-	char line[64];
 	double t;
 	int rc;
 
@@ -31,8 +30,7 @@ int main(void)
 		unlink(short_imgs[u]);
 		unlink(posix_imgs[u]);
 	}
-	spawn(&c, (char *[]){ "/bin/itimer", NULL }, 1);
-	check(read_line(&c, line, sizeof(line), 5000) && !strcmp(line, "ready"), "itimer: \"%s\"", line);
+	start_ready(&c, (char *[]){ "/bin/itimer", NULL });
 	check(self_check(&c), "the original has its timers armed before the checkpoint");
 	checkpoint_both_ways(c.pid, imgs);
 	check(self_check(&c), "the original's timers run on");
@@ -42,8 +40,7 @@ int main(void)
 
 	/* a short ITIMER_REAL: checkpointed at once, it fires after restart */
 	for (int u = 0; u < 2; u++) {
-		spawn(&c, (char *[]){ "/bin/itimer", "-s", NULL }, 1);
-		check(read_line(&c, line, sizeof(line), 5000) && !strcmp(line, "ready"), "itimer -s: \"%s\"", line);
+		start_ready(&c, (char *[]){ "/bin/itimer", "-s", NULL });
 		t = now_ms();
 		rc = cr_p(c.pid, short_imgs[u], u);
 		t = now_ms() - t;
@@ -54,10 +51,6 @@ int main(void)
 	restart_both_ways_asking(short_imgs, "cw", "ITIMER_REAL fires SIGALRM after restart, then after its interval");
 
 	/* a POSIX timer: refused by both modes, the target unharmed */
-	spawn(&c, (char *[]){ "/bin/itimer", "-p", NULL }, 1);
-	check(read_line(&c, line, sizeof(line), 5000) && !strcmp(line, "ready"), "itimer -p: \"%s\"", line);
-	refused_both_ways(c.pid, posix_imgs, 1, "POSIX timer");
-	check(self_check(&c), "the refused target runs on, all its timers armed");
-	reap(&c);
+	refused_target((char *[]){ "/bin/itimer", "-p", NULL }, posix_imgs, 1, "POSIX timer");
 	return failures ? 1 : 0;
 }

@@ -15,13 +15,11 @@ int main(void)
 	const char *const imgs[2] = { "f-k.kckpt", "f-u.kckpt" };
 	struct child c;
 	struct stat st;
-	char line[64];
 	int rc;
 
 	unlink(imgs[0]);
 	unlink(imgs[1]);
-	spawn(&c, (char *[]){ "/bin/shfile", NULL }, 1);
-	check(read_line(&c, line, sizeof(line), 5000) && !strcmp(line, "ready"), "shfile: \"%s\"", line);
+	start_ready(&c, (char *[]){ "/bin/shfile", NULL });
 	check(self_check(&c), "the original has it all before the checkpoint");
 	for (int u = 0; u < 2; u++) {
 		rc = cr_p(c.pid, imgs[u], u);
@@ -36,12 +34,6 @@ int main(void)
 
 	restart_both_ways(imgs, "all back");
 
-	unlink(imgs[0]);
-	unlink(imgs[1]);
-	spawn(&c, (char *[]){ "/bin/shfile", "-m", NULL }, 1);
-	check(read_line(&c, line, sizeof(line), 5000) && !strcmp(line, "ready"), "shfile -m: \"%s\"", line);
-	refused_both_ways(c.pid, imgs, 1, "shared memfd");
-	check(self_check(&c), "the refused target runs on unharmed");
-	reap(&c);
+	refused_target((char *[]){ "/bin/shfile", "-m", NULL }, imgs, 1, "shared memfd");
 	return failures ? 1 : 0;
 }

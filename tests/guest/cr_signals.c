@@ -19,12 +19,10 @@ int main(void)
 {
 	const char *const imgs[2] = { "s-k.kckpt", "s-u.kckpt" };
 	struct child c;
-	char line[64];
 
 	unlink(imgs[0]);
 	unlink(imgs[1]);
-	spawn(&c, (char *[]){ "/bin/sigpend", NULL }, 1);
-	check(read_line(&c, line, sizeof(line), 5000) && !strcmp(line, "ready"), "sigpend: \"%s\"", line);
+	start_ready(&c, (char *[]){ "/bin/sigpend", NULL });
 	check(self_check(&c), "the original has its signals pending before the checkpoint");
 	checkpoint_both_ways(c.pid, imgs);
 	check(self_check(&c), "the checkpoints took no signal and added none");

@@ -18,13 +18,11 @@ int main(void)
 	const char *const imgs[2] = { "k2.kckpt", "u2.kckpt" };
 	struct child c;
 	struct stat st;
-	char line[64];
 	int rc;
 
 	unlink(imgs[0]);
 	unlink(imgs[1]);
-	spawn(&c, (char *[]){ "/bin/owner", NULL }, 1);
-	check(read_line(&c, line, sizeof(line), 5000) && !strcmp(line, "ready"), "owner: \"%s\"", line);
+	start_ready(&c, (char *[]){ "/bin/owner", NULL });
 	check(self_check(&c), "the original has it all before the checkpoint");
 	umask(0777);
 	for (int u = 0; u < 2; u++) {
@@ -41,12 +39,6 @@ int main(void)
 
 	restart_both_ways(imgs, "all back");
 
-	unlink(imgs[0]);
-	unlink(imgs[1]);
-	spawn(&c, (char *[]){ "/bin/owner", "-i", NULL }, 1);
-	check(read_line(&c, line, sizeof(line), 5000) && !strcmp(line, "ready"), "owner -i: \"%s\"", line);
-	refused_both_ways(c.pid, imgs, 1, "inotify");
-	check(self_check(&c), "the refused target runs on unharmed");
-	reap(&c);
+	refused_target((char *[]){ "/bin/owner", "-i", NULL }, imgs, 1, "inotify");
 	return failures ? 1 : 0;
 }

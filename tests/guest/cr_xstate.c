@@ -16,7 +16,6 @@ int main(void)
 {
 	const char *const imgs[2] = { "x-k.kckpt", "x-u.kckpt" };
 	struct child c;
-	char line[64];
 	int rc;
 
 	if (!xs_have_avx()) {
@@ -25,8 +24,7 @@ int main(void)
 	}
 	unlink(imgs[0]);
 	unlink(imgs[1]);
-	spawn(&c, (char *[]){ "/bin/xstate", NULL }, 1);
-	check(read_line(&c, line, sizeof(line), 5000) && !strcmp(line, "ready"), "xstate: \"%s\"", line);
+	start_ready(&c, (char *[]){ "/bin/xstate", NULL });
 	/* round 0 checked; the checkpoints catch round 1's pattern */
 	check(self_check(&c), "the original has its ymm registers before the checkpoint");
 	for (int u = 0; u < 2; u++) {

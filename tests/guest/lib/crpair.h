@@ -39,6 +39,20 @@ static __attribute__((unused)) int ask_check(struct child *c, char cmd)
 	return 0;
 }
 
+/*
+ * Spawn the self-checking program @argv into @c and wait for its "ready";
+ * says which program and what it printed if it is not ready.
+ */
+static __attribute__((unused)) void start_ready(struct child *c, char *const argv[])
+{
+	char line[64] = "", what[64];
+	const char *name = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+
+	snprintf(what, sizeof(what), "%s%s%s", name, argv[1] ? " " : "", argv[1] ? argv[1] : "");
+	spawn(c, argv, 1);
+	check(read_line(c, line, sizeof(line), 5000) && !strcmp(line, "ready"), "%s: \"%s\"", what, line);
+}
+
 /* Ask @c to check itself ("c"): 1 if it answers "check 0"; says what it did. */
 static __attribute__((unused)) int self_check(struct child *c)
 {
@@ -130,6 +144,24 @@ static __attribute__((unused)) void refused_both_ways(pid_t pid, const char *con
 		check(rc == code && access(imgs[u], F_OK), "%s: cr -p%s refuses (exit %d), no image", why,
 		      u ? " --userspace" : "", rc);
 	}
+}
+
+/*
+ * The program @argv, started afresh, is refused by both modes (cr exits
+ * @code, no image left, see refused_both_ways()) and then still passes
+ * its own check.
+ */
+static __attribute__((unused)) void refused_target(char *const argv[], const char *const imgs[2], int code,
+						    const char *why)
+{
+	struct child c;
+
+	unlink(imgs[0]);
+	unlink(imgs[1]);
+	start_ready(&c, argv);
+	refused_both_ways(c.pid, imgs, code, why);
+	check(self_check(&c), "%s: the refused target runs on unharmed", why);
+	reap(&c);
 }
 
 #endif /* KCKPT_CRPAIR_H */
