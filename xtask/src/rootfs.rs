@@ -133,6 +133,7 @@ const MARKERS: &[(&str, &str, &str)] = &[
     ("sigpending", "fs/binfmt_cr.c", "cr_queue_signals"),
     ("itimers", "fs/binfmt_cr.c", "cr_set_itimers"),
     ("eventfd", "fs/binfmt_cr.c", "cr_open_eventfd"),
+    ("origin", "fs/binfmt_cr.c", "cr_check_origin"),
 ];
 
 /// What the kernel tree under test offers the guest tests.
