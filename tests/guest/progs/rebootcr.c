@@ -143,7 +143,7 @@ static void restart_counter(const char *img, int user)
 		spawn(&r, (char *[]){ "/bin/cr", "-r", "-f", (char *)img, "--detach", NULL }, 1);
 	while (!pid && read_line(&r, line, sizeof(line), 10000))
 		if (sscanf(line, "cr: restarted %*s as pid %d", &pid) != 1)
-			printf("# %s: %s\n", how, line);
+			printf("%s: %s\n", how, line);
 	waitpid(r.pid, NULL, 0);	/* cr itself */
 	check(pid > 0, "%s -f %s --detach: restarted as pid %d", how, img, pid);
 	if (pid <= 0) {
@@ -247,20 +247,20 @@ static void xstate_phase2(void)
 		return;
 	klogctl(5, NULL, 0);	/* SYSLOG_ACTION_CLEAR: this restart's lines only */
 	rc = run_capture((char *[]){ "/bin/cr", "-r", "-f", kimg, NULL }, out, sizeof(out));
-	printf("# cr -r: %s", out);
+	printf("cr -r: %s", out);
 	check(rc == 7 && strstr(out, "refused"), "cr -r of the AVX image is refused: exit %d (want 7)", rc);
 	rc = klogctl(3, klog, sizeof(klog) - 1);	/* SYSLOG_ACTION_READ_ALL */
 	klog[rc > 0 ? rc : 0] = 0;
 	for (l = strtok(klog, "\n"); l; l = strtok(NULL, "\n")) {
 		if (strstr(l, "binfmt_cr") && (strstr(l, "refused") || strstr(l, "XSAVE"))) {
-			printf("# kernel: %s\n", l);
+			printf("kernel: %s\n", l);
 			seen = 1;
 		}
 	}
 	check(seen, "the kernel log has binfmt_cr's refusal naming XSAVE");
 	check(none_running("k.kckpt"), "no process was left half-restored from k.kckpt");
 	rc = run_capture((char *[]){ "/bin/cr", "-r", "--userspace", "-f", uimg, NULL }, out, sizeof(out));
-	printf("# cr -r --userspace: %s", out);
+	printf("cr -r --userspace: %s", out);
 	check(rc == 7 && strstr(out, "XSAVE"), "cr -r --userspace of the AVX image is refused naming XSAVE: exit %d (want 7)", rc);
 	check(none_running("xstate"), "no process was left half-restored from u.kckpt");
 }
