@@ -321,7 +321,7 @@ impl RunResult {
         }
         for b in self.reboots.iter().flat_map(|p| &p.boots) {
             let at = b.boot_to_first_test.map_or("       -".into(), |b| format!("{b:>8.2}"));
-            o.push_str(&format!("  {:<28} {at} s   (boot {:.1} s, {} tests)\n", format!("{} to first test", b.shard), b.secs, b.tests.len()));
+            o.push_str(&format!("  {:<28} {at} s   (to its first test; the boot {:.1} s, {} tests)\n", b.shard, b.secs, b.tests.len()));
         }
         if let Some(r) = t.reboot_stage {
             o.push_str(&format!("  {:<28} {r:>8.2} s   ({} pairs of boots)\n", "reboot stage", self.reboots.len()));
