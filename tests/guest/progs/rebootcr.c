@@ -174,6 +174,8 @@ static void counter_phase2(int other_kernel)
 		return;
 	slurp("kernel.txt", before, sizeof(before));
 	slurp("/proc/version", now, sizeof(now));
+	now[strcspn(now, "\n")] = 0;
+	before[strcspn(before, "\n")] = 0;
 	if (other_kernel)
 		check(before[0] && strcmp(before, now), "boot 2 runs another kernel build: %s", now);
 	else
