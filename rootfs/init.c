@@ -7,13 +7,22 @@
  *
  * Kernel command line: kckpt.filter=PATTERN (fnmatch, or substring),
  * kckpt.tests=A,B,C (only these tests: one shard of test-vm --jobs N),
- * kckpt.timeout=SECS (per test), kckpt.shell=1 (interactive shell instead).
+ * kckpt.timeout=SECS (per test), kckpt.shell=1 (interactive shell instead),
+ * kckpt.phase=1|2 (a boot of the two-boot tests, below).
  * Before each result line init prints "# time NAME MS", the test's wall
  * time in milliseconds (a KTAP diagnostic; test-vm --timings shows it).
  *
  * busybox's halt, poweroff and reboot signal init (SIGUSR1, SIGUSR2,
  * SIGTERM); this kernel has no ACPI, so init answers by ending the guest
  * through the exit port, as if the run were over.
+ *
+ * Two-boot tests (test-vm's reboot.rs): with kckpt.phase=N init mounts the
+ * virtio disk /dev/vda (ext2) at /disk and runs the selected programs of
+ * /reboot instead of /tests, each as "NAME phaseN /disk/NAME" in that
+ * directory (made if missing). Then it kills every process left, syncs
+ * and unmounts /disk (read-only remount if busy) before it exits, so the
+ * next boot finds on the disk what this one wrote. Without the disk every
+ * test fails, naming why.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -40,6 +49,7 @@ static char filter[256];
 static char only[2048];	/* kckpt.tests=: the kernel's command line is at most 2048 */
 static int per_test_timeout = 120;
 static int want_shell;
+static int phase;	/* kckpt.phase=: 1 or 2 for a boot of the two-boot tests */
 
 static void guest_exit(int code)
 {
@@ -84,6 +94,8 @@ static void read_cmdline(void)
 			per_test_timeout = atoi(tok + 14);
 		else if (!strcmp(tok, "kckpt.shell=1"))
 			want_shell = 1;
+		else if (!strncmp(tok, "kckpt.phase=", 12))
+			phase = atoi(tok + 12);
 	}
 }
 
@@ -174,19 +186,22 @@ static void relay(char *buf, size_t *len, int flush)
 #define EXIT_SKIP 77
 
 /*
- * Runs one test; returns 1 if it passed, 0 if not, with its KTAP
- * directive in @why ("SKIP" for exit status 77, which counts as ok).
+ * Runs one test, /tests/NAME in /tmp/work/NAME, or in a phase of the
+ * two-boot tests /reboot/NAME phaseN /disk/NAME in /disk/NAME; returns 1
+ * if it passed, 0 if not, with its KTAP directive in @why ("SKIP" for
+ * exit status 77, which counts as ok).
  */
 static int run_test(const char *name, char *why, size_t whylen)
 {
-	char path[512], dir[512], buf[4096];
+	char path[512], dir[512], arg[16], buf[4096];
 	size_t len = 0;
 	int pfd[2], st = 0, done = 0;
 	double start = now(), last = start;
 	pid_t pid;
 
-	snprintf(path, sizeof(path), "/tests/%s", name);
-	snprintf(dir, sizeof(dir), "/tmp/work/%s", name);
+	snprintf(path, sizeof(path), "/%s/%s", phase ? "reboot" : "tests", name);
+	snprintf(dir, sizeof(dir), "/%s/%s", phase ? "disk" : "tmp/work", name);
+	snprintf(arg, sizeof(arg), "phase%d", phase);
 	mkdir("/tmp/work", 0777);
 	mkdir(dir, 0777);
 	if (pipe(pfd) < 0) {
@@ -202,7 +217,10 @@ static int run_test(const char *name, char *why, size_t whylen)
 		dup2(pfd[1], 2);
 		close(pfd[0]);
 		close(pfd[1]);
-		execl(path, name, (char *)NULL);
+		if (phase)
+			execl(path, name, arg, dir, (char *)NULL);
+		else
+			execl(path, name, (char *)NULL);
 		fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
 		_exit(127);
 	}
@@ -261,9 +279,46 @@ static int run_test(const char *name, char *why, size_t whylen)
 	return 0;
 }
 
+/* Mount the two-boot tests' disk at /disk; 0, or why not in @why. */
+static int mount_disk(char *why, size_t whylen)
+{
+	int i;
+
+	mkdir("/disk", 0755);
+	/* virtio-blk probes before init runs; allow a late one 3 s. */
+	for (i = 0; i < 30 && access("/dev/vda", F_OK); i++)
+		usleep(100 * 1000);
+	if (mount("/dev/vda", "/disk", "ext2", 0, NULL) == 0) {
+		printf("kckpt-init: /dev/vda (ext2) on /disk, phase %d\n", phase);
+		return 0;
+	}
+	snprintf(why, whylen, "no disk: mount /dev/vda on /disk: %s", strerror(errno));
+	return -1;
+}
+
+/*
+ * The end of a phase: nothing may keep /disk busy (a restarted process a
+ * test left behind is killed), and what the tests wrote reaches the disk.
+ */
+static void unmount_disk(void)
+{
+	kill(-1, SIGKILL);
+	while (waitpid(-1, NULL, 0) > 0)
+		;
+	sync();
+	if (umount("/disk") == 0) {
+		printf("kckpt-init: /disk unmounted\n");
+		return;
+	}
+	printf("kckpt-init: umount /disk: %s; remounting it read-only\n", strerror(errno));
+	if (mount(NULL, "/disk", NULL, MS_REMOUNT | MS_RDONLY, NULL))
+		printf("kckpt-init: remount /disk read-only: %s\n", strerror(errno));
+	sync();
+}
+
 int main(void)
 {
-	char *names[MAX_TESTS], why[128];
+	char *names[MAX_TESTS], why[128], nodisk[128] = "";
 	int n = 0, i, failed = 0;
 	struct dirent *de;
 	DIR *d;
@@ -279,7 +334,9 @@ int main(void)
 		run("/bin/busybox", (char *[]){ "setsid", "cttyhack", "sh", NULL });
 		guest_exit(0);
 	}
-	d = opendir("/tests");
+	if (phase && mount_disk(nodisk, sizeof(nodisk)))
+		printf("kckpt-init: %s\n", nodisk);
+	d = opendir(phase ? "/reboot" : "/tests");
 	while (d && (de = readdir(d)) && n < MAX_TESTS) {
 		if (de->d_name[0] != '.' && selected(de->d_name))
 			names[n++] = strdup(de->d_name);
@@ -293,7 +350,12 @@ int main(void)
 		int ok;
 
 		why[0] = 0;
-		ok = run_test(names[i], why, sizeof(why));
+		if (nodisk[0]) {
+			ok = 0;
+			snprintf(why, sizeof(why), "%s", nodisk);
+		} else {
+			ok = run_test(names[i], why, sizeof(why));
+		}
 		printf("# time %s %.0f\n", names[i], (now() - start) * 1000);
 		if (ok) {
 			printf("ok %d %s%s%s\n", i + 1, names[i], why[0] ? " # " : "", why);
@@ -303,6 +365,8 @@ int main(void)
 		}
 	}
 	printf("# kckpt-init: %d passed, %d failed\n", n - failed, failed);
+	if (phase && !nodisk[0])
+		unmount_disk();
 	guest_exit(failed ? 1 : 0);
 	return 0;
 }

@@ -45,7 +45,7 @@ fn median(s: &Samples, size: u32, what: &str, key: &str) -> Option<f64> {
 
 pub fn run(g: &Guest, json: bool, reps: usize) -> Result<()> {
     let src = crate::repo_root().join("tests/bench/bench_cr.c");
-    let tests = vec![rootfs::GuestTest { name: "bench_cr".into(), source: src, compile: true }];
+    let tests = vec![rootfs::GuestTest::new("bench_cr", src, true)];
     let initrd = g.initramfs(&tests, false)?;
     // The runner passes no arguments to tests: REPS rides on the command line.
     let boot = g.boot(initrd)?.mem(BENCH_MEM_MIB).append("kckpt.timeout=1200").append(format!("kckpt.bench_reps={reps}"));

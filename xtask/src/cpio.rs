@@ -29,7 +29,7 @@ impl Spec {
     pub fn base() -> Spec {
         let mut s = Spec::default();
         s.dir("/dev", 0o755).nod("/dev/console", 0o600, 5, 1);
-        for (d, m) in [("/proc", 0o555), ("/sys", 0o555), ("/tmp", 0o1777), ("/bin", 0o755), ("/sbin", 0o755), ("/tests", 0o755)] {
+        for (d, m) in [("/proc", 0o555), ("/sys", 0o555), ("/tmp", 0o1777), ("/bin", 0o755), ("/sbin", 0o755), ("/tests", 0o755), ("/reboot", 0o755), ("/disk", 0o755)] {
             s.dir(d, m);
         }
         s

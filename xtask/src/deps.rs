@@ -34,6 +34,8 @@ pub const PACKAGES: &[&str] = &[
     // export-patches lints the checkpoint.2 man page (mandoc -T lint, man).
     "mandoc",
     "man-db",
+    // test-vm's persistent disk for two-boot tests: truncate + mkfs.ext2.
+    "e2fsprogs",
 ];
 
 fn missing(sh: &Shell) -> Vec<&'static str> {

@@ -24,6 +24,14 @@ impl Flavor {
         }
     }
 
+    /// The other one: normal <-> debug (boot 2 of `other-flavor` tests).
+    pub fn other(self) -> Flavor {
+        match self {
+            Flavor::Normal => Flavor::Debug,
+            Flavor::Debug => Flavor::Normal,
+        }
+    }
+
     /// The flavor's own fragment, merged after kernel-config/*.config.
     pub fn fragment(self) -> Option<PathBuf> {
         match self {
@@ -58,6 +66,7 @@ mod tests {
     fn normal_is_the_plain_fragments() {
         assert_eq!(Flavor::Normal.fragments().unwrap(), crate::config::fragments().unwrap());
         assert!(Flavor::Normal.cmdline().is_empty());
+        assert_eq!((Flavor::Normal.other(), Flavor::Debug.other()), (Flavor::Debug, Flavor::Normal));
         // the debug fragment is not picked up by the normal flavor
         let dbg = Flavor::Debug.fragment().unwrap();
         assert!(!crate::config::fragments().unwrap().contains(&dbg));

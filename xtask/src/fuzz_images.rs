@@ -169,7 +169,7 @@ fn seeds(g: &Guest, refresh: bool) -> Result<Vec<Seed>> {
         let tiny = compile_tiny(sh, &tmp, nr)?;
         let script = tmp.join("fuzzseed.sh");
         fs::write(&script, SEEDGEN)?;
-        let test = rootfs::GuestTest { name: "fuzzseed".into(), source: script, compile: false };
+        let test = rootfs::GuestTest::new("fuzzseed", script, false);
         let base = g.initramfs(&[test], false)?;
         let initrd = with_files(g, &base, &[("/bin/tiny", &tiny)], &tmp)?;
         let boot = g.boot(initrd)?;

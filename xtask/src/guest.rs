@@ -46,6 +46,8 @@ pub struct Guest<'a> {
     accel: OnceCell<Accel>,
     /// `--append`: words after the flavor's on every boot.
     append: Vec<String>,
+    /// What the kernel was built with: `other_flavor` builds the same.
+    build: build::Args,
 }
 
 impl<'a> Guest<'a> {
@@ -58,12 +60,12 @@ impl<'a> Guest<'a> {
     /// As `new`, with build options beyond the guest's (a bisect prefix).
     pub fn with_build(sh: &'a Shell, opts: &Opts, b: &build::Args) -> Result<Guest<'a>> {
         deps::ensure(sh)?;
-        let b = build::Args { syscall_nr: opts.syscall_nr, flavor: opts.flavor, ..b.clone() };
-        let kernel = build::run(sh, &b)?;
+        let build = build::Args { syscall_nr: opts.syscall_nr, flavor: opts.flavor, ..b.clone() };
+        let kernel = build::run(sh, &build)?;
         let nr = syscalls::tree_checkpoint_nr(&kernel.tree)?;
         let features = Features::of_tree(&kernel.tree)?;
         let gen_init_cpio = kernel.gen_init_cpio();
-        Ok(Guest { sh, kernel, nr, features, gen_init_cpio, accel_wanted: opts.accel, accel: OnceCell::new(), append: opts.append.clone() })
+        Ok(Guest { sh, kernel, nr, features, gen_init_cpio, accel_wanted: opts.accel, accel: OnceCell::new(), append: opts.append.clone(), build })
     }
 
     /// Boot another bzImage than the one built (test-vm --kernel): the tree,
@@ -106,12 +108,27 @@ impl<'a> Guest<'a> {
     /// The boot plan of `initrd` on this kernel: the flavor's command line,
     /// then `--append`'s words, 512 MiB; callers add what their run needs.
     pub fn boot(&self, initrd: PathBuf) -> Result<Boot> {
+        self.boot_on(&self.kernel, initrd)
+    }
+
+    /// The boot plan of `initrd` on `kernel` (this one or `other_flavor`'s),
+    /// with that kernel's flavor's command line and `--append`'s words.
+    pub fn boot_on(&self, kernel: &Kernel, initrd: PathBuf) -> Result<Boot> {
         let accel = self.accel(&initrd)?;
-        let mut b = Boot::new(self.kernel.bzimage.clone(), initrd, accel);
-        for w in self.kernel.flavor.cmdline().into_iter().chain(self.append.iter().cloned()) {
+        let mut b = Boot::new(kernel.bzimage.clone(), initrd, accel);
+        for w in kernel.flavor.cmdline().into_iter().chain(self.append.iter().cloned()) {
             b = b.append(w);
         }
         Ok(b)
+    }
+
+    /// The same series built as the other flavor (normal <-> debug), through
+    /// the build pipeline: a cache hit once built. Two-boot tests whose
+    /// boot 2 is `other-flavor` boot it.
+    pub fn other_flavor(&self) -> Result<Kernel> {
+        let b = build::Args { flavor: self.kernel.flavor.other(), ..self.build.clone() };
+        eprintln!("[reboot] boot 2 of other-flavor tests: the {} kernel", b.flavor.name());
+        build::run(self.sh, &b)
     }
 
     /// A fresh work directory for one run, under the cache's runs/.

@@ -10,6 +10,7 @@ use xshell::{cmd, Shell};
 
 use crate::cpio::Spec;
 use crate::elf::is_elf32_i386;
+use crate::reboot::{self, Boot2};
 use crate::{cache, guest_tools, syscalls};
 
 pub const BUSYBOX_PKG: &str = "busybox-static:i386";
@@ -21,20 +22,45 @@ pub struct GuestTest {
     pub source: PathBuf,
     /// C source to compile, or a ready file (script or prebuilt binary).
     pub compile: bool,
+    /// A two-boot test (`NAME.reboot.sh`, reboot.rs): what boot 2 runs on.
+    /// It goes in /reboot, not /tests.
+    pub reboot: Option<Boot2>,
 }
 
-/// The guest tests in a directory: `*.c` compiled, `*.sh` copied.
+impl GuestTest {
+    /// A one-boot test.
+    pub fn new(name: impl Into<String>, source: PathBuf, compile: bool) -> GuestTest {
+        GuestTest { name: name.into(), source, compile, reboot: None }
+    }
+
+    /// Where init finds it: /tests/NAME, or /reboot/NAME for a two-boot test.
+    pub fn guest_path(&self) -> String {
+        format!("/{}/{}", if self.reboot.is_some() { "reboot" } else { "tests" }, self.name)
+    }
+}
+
+/// The guest tests in a directory: `*.c` compiled, `*.sh` copied,
+/// `*.reboot.sh` two-boot tests (their `# kckpt-boot2:` line read here).
 pub fn discover(dir: &Path) -> Result<Vec<GuestTest>> {
-    let mut v = Vec::new();
+    let mut v: Vec<GuestTest> = Vec::new();
     for e in walkdir::WalkDir::new(dir).max_depth(1).sort_by_file_name() {
         let p = e?.into_path();
         let (Some(stem), Some(ext)) = (p.file_stem(), p.extension()) else { continue };
+        let file = p.file_name().unwrap_or_default().to_string_lossy().into_owned();
         let name = stem.to_string_lossy().into_owned();
-        match ext.to_str() {
-            Some("c") => v.push(GuestTest { name, source: p, compile: true }),
-            Some("sh") => v.push(GuestTest { name, source: p, compile: false }),
-            _ => {}
+        let t = match (ext.to_str(), file.strip_suffix(reboot::SUFFIX)) {
+            (_, Some(n)) => {
+                let b = Boot2::parse(&fs::read_to_string(&p)?).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+                GuestTest { reboot: Some(b), ..GuestTest::new(n, p.clone(), false) }
+            }
+            (Some("c"), _) => GuestTest::new(name, p.clone(), true),
+            (Some("sh"), _) => GuestTest::new(name, p.clone(), false),
+            _ => continue,
+        };
+        if v.iter().any(|o| o.name == t.name) {
+            bail!("two guest tests are named {}: {}", t.name, p.display());
         }
+        v.push(t);
     }
     Ok(v)
 }
@@ -55,7 +81,7 @@ pub fn extra_test(path: &Path, index: usize) -> Result<GuestTest> {
         bail!("--run {}: neither a script (#!) nor an ELF32 i386 program", path.display());
     }
     let stem = path.file_name().unwrap().to_string_lossy().replace(|c: char| !c.is_ascii_alphanumeric() && c != '_' && c != '-', "_");
-    Ok(GuestTest { name: format!("zz-run{index}-{stem}"), source: path.to_path_buf(), compile: false })
+    Ok(GuestTest::new(format!("zz-run{index}-{stem}"), path.to_path_buf(), false))
 }
 
 /// The static i386 busybox, from Debian's package, cached by version.
@@ -216,7 +242,7 @@ pub fn build(
     k.part("rootfs/init.c", &fs::read(root.join("rootfs/init.c"))?);
     k.part("spec", Spec::base().text().as_bytes());
     for t in tests {
-        k.part(&t.name, &fs::read(&t.source)?);
+        k.part(&t.guest_path(), &fs::read(&t.source)?);
     }
     for (name, p) in &tools {
         k.part(name, p.to_string_lossy().as_bytes());
@@ -229,6 +255,7 @@ pub fn build(
     let tmp = out.with_extension(format!("tmp{}", std::process::id()));
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(tmp.join("tests"))?;
+    fs::create_dir_all(tmp.join("reboot"))?;
     let gen_inc = tmp.join("include");
     fs::create_dir_all(&gen_inc)?;
     fs::write(gen_inc.join("kckpt_syscall.h"), syscalls::syscall_header(nr))?;
@@ -253,7 +280,7 @@ pub fn build(
         spec.file(&format!("/bin/{}", t.name), &out.join("progs").join(&t.name));
     }
     for t in tests {
-        let dst = tmp.join("tests").join(&t.name);
+        let dst = tmp.join(&t.guest_path()[1..]);
         let missing = features.map(|f| f.missing(&req, "tests", &t.name)).unwrap_or_default();
         if !missing.is_empty() {
             fs::write(&dst, format!("#!/bin/sh\necho \"needs {}\"\nexit 77\n", missing.join(", ")))?;
@@ -262,7 +289,7 @@ pub fn build(
         } else {
             fs::copy(&t.source, &dst)?;
         }
-        spec.file(&format!("/tests/{}", t.name), &out.join("tests").join(&t.name));
+        spec.file(&t.guest_path(), &out.join(&t.guest_path()[1..]));
     }
     let _ = fs::remove_dir_all(&out);
     fs::rename(&tmp, &out)?;
@@ -280,6 +307,25 @@ mod tests {
         let names: Vec<_> = t.iter().map(|t| t.name.as_str()).collect();
         assert!(names.contains(&"hello") && names.contains(&"uname_i386"), "{names:?}");
         assert!(t.iter().find(|t| t.name == "hello").unwrap().compile);
+        assert!(t.iter().all(|t| !t.name.contains('.')), "{names:?}");
+    }
+
+    #[test]
+    fn a_reboot_script_is_one_test_with_its_boot_2() {
+        let d = std::env::temp_dir().join(format!("kckpt-reboot-{}", std::process::id()));
+        fs::create_dir_all(&d).unwrap();
+        fs::write(d.join("a.sh"), "#!/bin/sh\n").unwrap();
+        fs::write(d.join("r.reboot.sh"), "#!/bin/sh\n# kckpt-boot2: cpu=qemu32\n").unwrap();
+        let t = discover(&d).unwrap();
+        assert_eq!((t[0].name.as_str(), t[0].guest_path().as_str()), ("a", "/tests/a"));
+        assert_eq!((t[1].name.as_str(), t[1].guest_path().as_str()), ("r", "/reboot/r"));
+        assert_eq!(t[1].reboot, Some(Boot2::Cpu("qemu32".into())));
+        fs::write(d.join("r.sh"), "#!/bin/sh\n").unwrap();
+        assert!(discover(&d).unwrap_err().to_string().contains("two guest tests are named r"));
+        fs::remove_file(d.join("r.sh")).unwrap();
+        fs::write(d.join("r.reboot.sh"), "# kckpt-boot2: nonsense\n").unwrap();
+        assert!(format!("{:#}", discover(&d).unwrap_err()).contains("r.reboot.sh"));
+        fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]

@@ -215,12 +215,20 @@ pub fn worst<'a>(vs: impl IntoIterator<Item = &'a Verdict>) -> Verdict {
 /// KTAP did not exit cleanly, as for one guest.
 pub fn merge(names: &[String], shards: &[Vec<usize>], runs: &[ShardRun]) -> Merged {
     let n = shards.len();
+    let labels: Vec<(String, String)> = (0..n).map(|k| (tag(k, n), format!("{}/{n}", k + 1))).collect();
+    merge_labelled(names, shards, runs, &labels)
+}
+
+/// `merge` of boots that are not `--jobs` shards (the two-boot tests'
+/// boots, reboot.rs): each boot's tag, for directives and kernel-log
+/// lines (`shard K/N`), and its id, `ShardOutcome::shard` (`K/N`).
+pub fn merge_labelled(names: &[String], shards: &[Vec<usize>], runs: &[ShardRun], labels: &[(String, String)]) -> Merged {
+    assert_eq!(shards.len(), labels.len(), "one label per boot");
     let mut results: Vec<Option<TestResult>> = vec![None; names.len()];
     let (mut problems, mut kernel_problems, mut outcomes) = (Vec::new(), Vec::new(), Vec::new());
     let mut header = true;
     let mut worst = Verdict::Completed;
-    for (k, (idx, run)) in shards.iter().zip(runs).enumerate() {
-        let tag = tag(k, n);
+    for ((idx, run), (tag, id)) in shards.iter().zip(runs).zip(labels) {
         let rep = ktap::parse(&run.console);
         let mut v = run.verdict.clone();
         if !rep.header && v == Verdict::Completed {
@@ -255,7 +263,7 @@ pub fn merge(names: &[String], shards: &[Vec<usize>], runs: &[ShardRun]) -> Merg
             worst = v.clone();
         }
         outcomes.push(ShardOutcome {
-            shard: format!("{}/{n}", k + 1),
+            shard: id.clone(),
             tests: idx.iter().map(|&i| names[i].clone()).collect(),
             verdict: v,
             not_completed: not_completed.iter().map(|&i| names[i].clone()).collect(),

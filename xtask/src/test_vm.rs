@@ -2,6 +2,8 @@
 //! decide the exit code (a pure function of report, verdict and kernel log),
 //! print one line per test and `N passed, N failed`, or the same as --json.
 //! `--jobs N` shards the tests over N guests (shard.rs) and merges their KTAP.
+//! Two-boot tests (reboot.rs) run after the shards, in pairs of boots on a
+//! disk, and their results join the one report.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,6 +17,7 @@ use xshell::Shell;
 use crate::guest::{self, Guest};
 use crate::verdict::{self, Verdict};
 use crate::shard::{self, ShardOutcome, ShardRun};
+use crate::reboot::{self, Boot2, PairOutcome, PairResult};
 use crate::{cache, fuzz_images, ktap, pool, rootfs, vm};
 
 /// Default per-test time limit in the guest, seconds.
@@ -138,6 +141,9 @@ pub struct Timings {
     pub rootfs: f64,
     /// Per guest: QEMU's start to the KTAP header.
     pub boot_to_first_test: Vec<Option<f64>>,
+    /// The two-boot tests' pairs, all of them (each boot's own times are
+    /// in `RunResult::reboots`).
+    pub reboot_stage: Option<f64>,
     /// From the initramfs to the verdict (plus the build check when known).
     pub total: f64,
 }
@@ -157,6 +163,8 @@ pub struct RunResult {
     pub report: ktap::Report,
     /// With more than one guest: each shard, its tests and its verdict.
     pub shards: Vec<ShardOutcome>,
+    /// The two-boot tests' pairs of boots (reboot.rs).
+    pub reboots: Vec<PairOutcome>,
     pub timings: Timings,
     #[serde(skip)]
     pub console: String,
@@ -197,10 +205,40 @@ impl RunResult {
             kernel_version: String::new(),
             report,
             shards,
+            reboots: vec![],
             timings: Timings::default(),
             console,
             boots: vec![],
         }
+    }
+
+    /// The result of a run that booted no one-boot guest (only two-boot
+    /// tests were selected): an empty report, for `add_pair`.
+    pub fn empty() -> RunResult {
+        let report = ktap::Report { header: true, plan: Some(0), ..Default::default() };
+        RunResult::judge(report, Verdict::Completed, vec![], vec![], String::new(), 0.0)
+    }
+
+    /// Add a pair of boots' tests to the report, in name order (renumbered:
+    /// one guest numbers tests so), its verdict, problems and console, and
+    /// judge again.
+    pub fn add_pair(&mut self, p: PairResult) {
+        let rep = &mut self.report;
+        rep.plan = Some(rep.plan.unwrap_or(rep.tests.len()) + p.tests.len());
+        rep.tests.extend(p.tests);
+        rep.tests.sort_by(|a, b| a.name.cmp(&b.name));
+        for (i, t) in rep.tests.iter_mut().enumerate() {
+            t.number = i + 1;
+        }
+        rep.problems.extend(p.problems);
+        rep.header &= p.header;
+        self.verdict = shard::worst([&self.verdict, &p.verdict]);
+        self.kernel_problems.extend(p.kernel_problems);
+        self.console.push_str(&p.console);
+        self.reboots.push(p.outcome);
+        self.outcome = exit_code(&self.report, &self.verdict, &self.kernel_problems);
+        self.passed = self.report.passed();
+        self.skipped = self.report.skipped();
     }
 
     /// `N passed, N failed[, N skipped]`.
@@ -247,6 +285,14 @@ impl RunResult {
             };
             o.push_str(&format!("# VERDICT shard {} ({}): {why}; not completed: {}\n", s.shard, s.tests.join(", "), s.not_completed.join(", ")));
         }
+        // Every boot of a two-boot pair that did not end well (`shard` is its tag).
+        for b in self.reboots.iter().flat_map(|p| &p.boots).filter(|b| b.verdict != Verdict::Completed || !b.not_completed.is_empty()) {
+            let why = match &b.verdict {
+                Verdict::Panic(l) => verdict::panic_line(&format!("{l}\n")).unwrap_or_else(|| l.clone()),
+                v => shard::describe(v),
+            };
+            o.push_str(&format!("# VERDICT {} ({}): {why}; not completed: {}\n", b.shard, b.tests.join(", "), b.not_completed.join(", ")));
+        }
         if !self.kernel_problems.is_empty() {
             o.push_str(&format!("# VERDICT kernel log has {} Oops/BUG/WARNING line(s):\n", self.kernel_problems.len()));
             for p in &self.kernel_problems {
@@ -273,6 +319,13 @@ impl RunResult {
             let whole = self.shards.get(k).map(|s| format!("   (shard {:.1} s, {} tests)", s.secs, s.tests.len())).unwrap_or_default();
             o.push_str(&format!("  {what:<28} {b} s{whole}\n"));
         }
+        for b in self.reboots.iter().flat_map(|p| &p.boots) {
+            let at = b.boot_to_first_test.map_or("       -".into(), |b| format!("{b:>8.2}"));
+            o.push_str(&format!("  {:<28} {at} s   (to its first test; the boot {:.1} s, {} tests)\n", b.shard, b.secs, b.tests.len()));
+        }
+        if let Some(r) = t.reboot_stage {
+            o.push_str(&format!("  {:<28} {r:>8.2} s   ({} pairs of boots)\n", "reboot stage", self.reboots.len()));
+        }
         o.push_str(&format!("  {:<28} {:>8.2} s\n", "total", t.total));
         let shard_of: BTreeMap<&str, &str> =
             self.shards.iter().flat_map(|s| s.tests.iter().map(move |n| (n.as_str(), s.shard.as_str()))).collect();
@@ -281,7 +334,12 @@ impl RunResult {
         o.push_str("tests, slowest first (guest time)\n");
         for t in tests {
             let ms = t.ms.map_or("       -".into(), |ms| format!("{:>8.2}", ms as f64 / 1000.0));
-            let sh = shard_of.get(t.name.as_str()).map(|s| format!("   shard {s}")).unwrap_or_default();
+            let mut sh = shard_of.get(t.name.as_str()).map(|s| format!("   shard {s}")).unwrap_or_default();
+            for p in self.reboots.iter().filter(|p| p.tests.contains(&t.name)) {
+                let s = |ms: Option<u64>| ms.map_or("-".into(), |ms| format!("{:.2} s", ms as f64 / 1000.0));
+                let [a, b] = p.phase_ms.get(&t.name).copied().unwrap_or_default();
+                sh = format!("   reboot {}: phase 1 {}, phase 2 {}", p.boot2, s(a), s(b));
+            }
             o.push_str(&format!("  {:<28} {ms} s{sh}\n", t.name));
         }
         o
@@ -446,6 +504,24 @@ pub fn run_shards(
     Ok((res, logs))
 }
 
+/// The two-boot tests `a` selects (`--filter` as for the others), one
+/// pair of boots per boot-2 spec: boot 1 is `base`; boot 2 is `base`, or
+/// `base` on another CPU model, or the other flavor's kernel.
+fn reboot_pairs(g: &Guest, tests: &[rootfs::GuestTest], a: &Args, base: &vm::Boot) -> Result<Vec<reboot::Pair>> {
+    let sel = tests.iter().filter(|t| a.filter.as_deref().is_none_or(|f| shard::filter_matches(f, &t.name)));
+    let groups = reboot::groups(sel.filter_map(|t| Some((t.name.as_str(), t.reboot.as_ref()?))));
+    let mut pairs = Vec::new();
+    for (boot2, names) in groups {
+        let second = match &boot2 {
+            Boot2::Same => base.clone(),
+            Boot2::Cpu(m) => base.clone().cpu(m.clone()),
+            Boot2::OtherFlavor => g.boot_on(&g.other_flavor()?, base.initrd.clone())?.append(format!("kckpt.timeout={}", a.test_timeout)),
+        };
+        pairs.push(reboot::Pair { boot2, names, first: base.clone(), second });
+    }
+    Ok(pairs)
+}
+
 /// The tests of this run: tests/guest plus `--run` files (checked here,
 /// before anything is built).
 pub fn tests_of(a: &Args) -> Result<Vec<rootfs::GuestTest>> {
@@ -465,13 +541,18 @@ pub fn execute(g: &Guest, a: &Args, tests: &[rootfs::GuestTest]) -> Result<RunRe
     let rootfs_secs = t0.elapsed().as_secs_f64();
     eprintln!("[rootfs] {} tests, {} ({rootfs_secs:.1}s)", tests.len(), initrd.display());
     let base = g.boot(initrd)?.append(format!("kckpt.timeout={}", a.test_timeout));
-    let names = selected_names(tests, a.filter.as_deref());
+    let (one_boot, two_boot): (Vec<rootfs::GuestTest>, Vec<rootfs::GuestTest>) = tests.iter().cloned().partition(|t| t.reboot.is_none());
+    let names = selected_names(&one_boot, a.filter.as_deref());
+    let pairs = reboot_pairs(g, &two_boot, a, &base)?;
     let flavor = g.kernel.flavor.name();
+    let jobs_wanted = a.jobs.unwrap_or_else(|| shard::default_jobs_here(base.mem_mib));
     // One guest unless there are tests to share; a shard never runs empty.
-    let jobs = a.jobs.unwrap_or_else(|| shard::default_jobs_here(base.mem_mib)).min(names.len()).max(1);
+    let jobs = jobs_wanted.min(names.len()).max(1);
     let (hang, timeout) = (Duration::from_secs(a.hang), Duration::from_secs(a.timeout));
     let work = g.work_dir("test-vm")?;
-    let (mut res, logs) = if jobs == 1 {
+    let (mut res, mut logs) = if names.is_empty() && !pairs.is_empty() {
+        (RunResult::empty(), vec![])
+    } else if jobs == 1 {
         let mut boot = base;
         if let Some(f) = &a.filter {
             boot = boot.append(format!("kckpt.filter={f}"));
@@ -488,6 +569,20 @@ pub fn execute(g: &Guest, a: &Args, tests: &[rootfs::GuestTest]) -> Result<RunRe
         eprintln!("[vm] accel {}, {flavor} kernel, {} tests on {jobs} guests", base.accel.name(), names.len());
         run_shards(&base, &names, &shards, hang, timeout, a.verbose, &work)?
     };
+    if !pairs.is_empty() {
+        let t = Instant::now();
+        let jobs = jobs_wanted.min(pairs.len()).max(1);
+        eprintln!("[vm] two-boot tests: {} pairs of boots, {jobs} at a time", pairs.len());
+        for p in reboot::run_pairs(g.sh, &pairs, jobs, hang, timeout, a.verbose, &work)? {
+            logs.extend(p.logs.iter().cloned());
+            res.add_pair(p);
+        }
+        res.timings.reboot_stage = Some(t.elapsed().as_secs_f64());
+        if res.boots.is_empty() {
+            res.boots = pairs.iter().map(|p| p.first.clone()).collect();
+        }
+        res.secs += t.elapsed().as_secs_f64();
+    }
     res.timings.rootfs = rootfs_secs;
     res.timings.total = t0.elapsed().as_secs_f64();
     res.accel = res.boots[0].accel.name().into();
@@ -502,7 +597,7 @@ pub fn execute(g: &Guest, a: &Args, tests: &[rootfs::GuestTest]) -> Result<RunRe
         passed: res.passed,
         failed: res.outcome.failed,
         verdict: format!("{:?}", res.verdict),
-        ktap: if res.shards.is_empty() { ktap_lines(&res.console) } else { ktap_of(&res.report) },
+        ktap: if res.shards.is_empty() && res.reboots.is_empty() { ktap_lines(&res.console) } else { ktap_of(&res.report) },
         initrd: res.boots[0].initrd.display().to_string(),
         full_run: sel.is_full(),
     };
@@ -639,8 +734,34 @@ mod tests {
     }
 
     #[test]
+    fn two_boot_tests_join_the_report_in_name_order() {
+        let mut r = RunResult::of("KTAP version 1\n1..2\nok 1 a\nok 2 z\n".into(), Verdict::Completed, 1.0);
+        let names: Vec<String> = ["m", "n"].map(String::from).to_vec();
+        let p = "Kernel panic - not syncing: Attempted to kill init! exitcode=0x0000000b";
+        let t2 = reboot::tag("cpu=qemu32", 2);
+        let boot2 = ShardRun { verdict: Verdict::Panic(p.into()), console: format!("KTAP version 1\n1..2\nok 1 m\n{p}\n"), secs: 1.0, ktap_at: Some(0.5) };
+        let m2 = shard::merge_labelled(&names, &[vec![0, 1]], &[boot2], &[(t2.clone(), t2)]);
+        let p1 = ktap::parse("KTAP version 1\n1..2\n# time m 10\nok 1 m\nok 2 n\n");
+        let tests = reboot::combine(&names, &p1, Some(&m2.report), "");
+        let outcome = PairOutcome { boot2: "cpu=qemu32".into(), tests: names.clone(), boots: m2.shards.clone(), phase_ms: BTreeMap::new() };
+        r.add_pair(PairResult { outcome, tests, verdict: m2.verdict.clone(), kernel_problems: vec![], problems: vec![], header: true, console: String::new(), logs: vec![] });
+        let t = r.text();
+        assert!(t.contains("1..4\nok 1 a\nok 2 m\nnot ok 3 n # phase 2: not completed: reboot cpu=qemu32 boot 2 kernel panic\nok 4 z\n"), "{t}");
+        assert!(t.contains(&format!("# VERDICT reboot cpu=qemu32 boot 2 (m, n): {p}; not completed: n\n")), "{t}");
+        assert_eq!(r.outcome, Outcome { code: 3, failed: 1 });
+        // Only two-boot tests selected: no one-boot guest, the pair's report alone.
+        let mut e = RunResult::empty();
+        let p1 = ktap::parse("KTAP version 1\n1..1\nok 1 m\n");
+        let p2 = ktap::parse("KTAP version 1\n1..1\nok 1 m\n");
+        let tests = reboot::combine(&names[..1], &p1, Some(&p2), "");
+        let outcome = PairOutcome { boot2: "same".into(), tests: names[..1].to_vec(), boots: vec![], phase_ms: BTreeMap::new() };
+        e.add_pair(PairResult { outcome, tests, verdict: Verdict::Completed, kernel_problems: vec![], problems: vec![], header: true, console: String::new(), logs: vec![] });
+        assert_eq!((e.outcome, e.passed, e.report.plan), (Outcome { code: 0, failed: 0 }, 1, Some(1)));
+    }
+
+    #[test]
     fn selection_is_inits() {
-        let t = |n: &str| rootfs::GuestTest { name: n.into(), source: "/x".into(), compile: false };
+        let t = |n: &str| rootfs::GuestTest::new(n, "/x".into(), false);
         let tests = [t("cr_v2"), t("a-b"), t("a"), t("zz-run1-x_sh"), t("cr_sleep")];
         assert_eq!(selected_names(&tests, None), ["a", "a-b", "cr_sleep", "cr_v2", "zz-run1-x_sh"]);
         assert_eq!(selected_names(&tests, Some("cr_*")), ["cr_sleep", "cr_v2"]);

@@ -36,12 +36,16 @@ pub struct Boot {
     pub append: Vec<String>,
     pub mem_mib: u32,
     pub interactive: bool,
+    /// A raw disk image on virtio-blk (disk.rs), if any.
+    pub disk: Option<PathBuf>,
+    /// `-cpu` model (with features, `max,-avx`) instead of the default.
+    pub cpu: Option<String>,
 }
 
 impl Boot {
     /// The one constructor: 512 MiB, no extra command line, on the serial console.
     pub fn new(kernel: PathBuf, initrd: PathBuf, accel: Accel) -> Boot {
-        Boot { kernel, initrd, accel, append: vec![], mem_mib: 512, interactive: false }
+        Boot { kernel, initrd, accel, append: vec![], mem_mib: 512, interactive: false, disk: None, cpu: None }
     }
 
     pub fn mem(mut self, mib: u32) -> Boot {
@@ -60,12 +64,33 @@ impl Boot {
         self
     }
 
+    /// Attach `path` (a raw image) as the guest's virtio-blk disk, /dev/vda.
+    pub fn disk(mut self, path: PathBuf) -> Boot {
+        self.disk = Some(path);
+        self
+    }
+
+    /// Boot on this `-cpu` model instead of `max` (TCG) or `host` (KVM).
+    pub fn cpu(mut self, model: impl Into<String>) -> Boot {
+        self.cpu = Some(model.into());
+        self
+    }
+
+    /// The `-cpu` value: the one asked for, else what the accelerator offers.
+    pub fn cpu_model(&self) -> String {
+        match (&self.cpu, self.accel) {
+            (Some(m), _) => m.clone(),
+            (None, Accel::Kvm) => "host".into(),
+            (None, Accel::Tcg) => "max".into(),
+        }
+    }
+
     pub fn args(&self) -> Vec<String> {
         let mut a: Vec<String> = vec![
             "-accel".into(),
             self.accel.name().into(),
             "-cpu".into(),
-            if self.accel == Accel::Kvm { "host".into() } else { "max".into() },
+            self.cpu_model(),
             "-m".into(),
             self.mem_mib.to_string(),
             "-smp".into(),
@@ -78,6 +103,9 @@ impl Boot {
             "-initrd".into(),
             self.initrd.display().to_string(),
         ];
+        if let Some(d) = &self.disk {
+            a.extend(["-drive".into(), crate::disk::drive_arg(d)]);
+        }
         if self.interactive {
             a.push("-nographic".into());
         } else {
@@ -203,6 +231,20 @@ mod tests {
         assert!(append.contains("console=ttyS0") && append.contains("panic=-1") && append.ends_with("kckpt.filter=x"));
         assert_eq!(debug_exit_status(0), 1);
         assert_eq!(debug_exit_status(1), 3);
+    }
+
+    #[test]
+    fn a_disk_and_a_cpu_model_go_in_the_plan() {
+        let b = Boot::new("/k".into(), "/i".into(), Accel::Tcg);
+        let a = b.args();
+        assert!(!a.contains(&"-drive".to_string()));
+        assert_eq!(a[a.iter().position(|x| x == "-cpu").unwrap() + 1], "max");
+        let a = b.disk("/w/d.ext2".into()).cpu("qemu32").args();
+        assert_eq!(a[a.iter().position(|x| x == "-drive").unwrap() + 1], "file=/w/d.ext2,format=raw,if=virtio");
+        assert_eq!(a[a.iter().position(|x| x == "-cpu").unwrap() + 1], "qemu32");
+        assert!(a.last().unwrap().starts_with("console=ttyS0"), "-append stays last: {a:?}");
+        let k = Boot::new("/k".into(), "/i".into(), Accel::Kvm);
+        assert_eq!(k.cpu_model(), "host");
     }
 
     #[test]
