@@ -12,6 +12,12 @@
  * and the parent also times `dd if=/dev/zero of=/tmp/b/dd bs=1M count=N`
  * and fork+exec of a static ELF (this program, until its main() runs),
  * and `dd if=IMAGE of=/dev/null bs=1M` (reading the image once).
+ * Incremental checkpoints (INC_MIB, 256 MiB): after a full `cr -p
+ * --userspace` (the parent) the child dirties 1%, 10% or 100% of its
+ * pages ('1', '2', '3'), then, side by side, a full `cr -p --userspace`
+ * (what=ufullP), a full kernel-mode `cr -p` (what=kfullP) and `cr -p
+ * --parent` (what=incP) with CR_TIMES=1: its phase times become keys
+ * (start open_parent state compare write, ms).
  * One line per measurement: "bench size=N rep=R key=value ...".
  * Usage: bench_cr [REPS [SIZE...]] (REPS also from kckpt.bench_reps= on the
  * kernel command line); `bench_cr stamp` writes CLOCK_MONOTONIC, binary.
@@ -34,6 +40,7 @@
 #include "kckpt_syscall.h"
 
 #define DIR "/tmp/b"
+#define INC_MIB 256
 
 static double now(void)
 {
@@ -93,6 +100,13 @@ static void child(int mib, int cmd, int res)
 			if (r != 0)
 				t1 = -1;
 			writeall(res, &t1, sizeof(t1));
+		} else if (c >= '1' && c <= '3') {
+			/* dirty 1%, 10%, 100% of the pages */
+			size_t every = c == '1' ? 100 : c == '2' ? 10 : 1;
+
+			for (size_t i = 0; i < len; i += 4096 * every)
+				m[i] ^= 0x77;
+			writeall(res, &c, 1);
 		} else if (c == 'q') {
 			struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
 			double t;
@@ -158,6 +172,117 @@ static double time_to_run(const char *path, char *const argv[])
 	close(p[0]);
 	waitpid(pid, &st, 0);
 	return t < 0 ? -1 : t - t0;
+}
+
+/* run @argv with CR_TIMES=1, stderr into @log; its exit status */
+static int run_timed(char *const argv[], const char *log)
+{
+	int st;
+	pid_t p = fork();
+
+	if (p == 0) {
+		int fd = open("/dev/null", O_WRONLY);
+		int e = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+		dup2(fd, 1);
+		dup2(e, 2);
+		setenv("CR_TIMES", "1", 1);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	waitpid(p, &st, 0);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* "cr: time PHASE MS" lines of @log as " PHASE=MS" */
+static void phases(const char *log, char *out, size_t size)
+{
+	char line[256], name[64];
+	double ms;
+	FILE *f = fopen(log, "r");
+	size_t n = 0;
+
+	out[0] = 0;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "cr: time %63s %lf", name, &ms) == 2 && n < size)
+			n += snprintf(out + n, size - n, " %s=%.1f", name, ms);
+	if (f)
+		fclose(f);
+	for (char *p = out; *p; p++)
+		if (*p == '-')
+			*p = '_';
+}
+
+/* One measurement of `cr ARGS... -f DIR/@img` on @pid as what=@what. */
+static void timed_cr(const char *what, int rep, char *const args[], const char *img)
+{
+	char *argv[12], ph[512];
+	long long sz, alloc;
+	double t0, t;
+	int n = 0, st;
+
+	argv[n++] = "/bin/cr";
+	while (*args && n < 9)
+		argv[n++] = *args++;
+	argv[n++] = "-f";
+	argv[n++] = (char *)img;
+	argv[n] = NULL;
+	t0 = now();
+	st = run_timed(argv, DIR "/times");
+	t = now() - t0;
+	phases(DIR "/times", ph, sizeof(ph));
+	sz = file_bytes(img, &alloc);
+	printf("bench size=%d rep=%d what=%s secs=%.6f bytes=%lld alloc=%lld status=%d%s\n", INC_MIB, rep, what,
+	       st ? -1 : t, sz, alloc, st, ph);
+}
+
+/* Incremental checkpoints of an INC_MIB process after 1%, 10%, 100% of its pages changed. */
+static void incremental(int rep)
+{
+	static const char *const pct[] = { "1", "10", "100" };
+	int cmd[2], res[2], st;
+	char c, pidbuf[16], what[32];
+	pid_t pid;
+
+	mkdir(DIR, 0755);
+	if (pipe(cmd) < 0 || pipe(res) < 0)
+		exit(1);
+	pid = fork();
+	if (pid == 0) {
+		close(cmd[1]);
+		close(res[0]);
+		child(INC_MIB, cmd[0], res[1]);
+	}
+	close(cmd[0]);
+	close(res[1]);
+	if (readall(res[0], &c, 1) < 0) {
+		printf("bench size=%d rep=%d error=child\n", INC_MIB, rep);
+		return;
+	}
+	snprintf(pidbuf, sizeof(pidbuf), "%d", pid);
+	for (int k = 0; k < 3; k++) {
+		st = run((char *[]){ "/bin/cr", "-p", pidbuf, "--userspace", "-f", DIR "/par.kckpt", NULL });
+		c = '1' + k;
+		if (st || writeall(cmd[1], &c, 1) || readall(res[0], &c, 1)) {
+			printf("bench size=%d rep=%d error=parent status=%d\n", INC_MIB, rep, st);
+			break;
+		}
+		snprintf(what, sizeof(what), "ufull%s", pct[k]);
+		timed_cr(what, rep, (char *[]){ "-p", pidbuf, "--userspace", NULL }, DIR "/full.kckpt");
+		unlink(DIR "/full.kckpt");
+		snprintf(what, sizeof(what), "inc%s", pct[k]);
+		timed_cr(what, rep, (char *[]){ "-p", pidbuf, "--parent", DIR "/par.kckpt", NULL }, DIR "/inc.kckpt");
+		unlink(DIR "/inc.kckpt");
+		snprintf(what, sizeof(what), "kfull%s", pct[k]);
+		timed_cr(what, rep, (char *[]){ "-p", pidbuf, NULL }, DIR "/full.kckpt");
+		unlink(DIR "/full.kckpt");
+		unlink(DIR "/par.kckpt");
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	close(cmd[1]);
+	close(res[0]);
+	fflush(stdout);
 }
 
 static void one(int mib, int rep, const char *self)
@@ -272,6 +397,8 @@ int main(int argc, char **argv)
 	for (i = 0; i < nsizes; i++)
 		for (r = 0; r < reps; r++)
 			one(sizes[i], r, "/proc/self/exe");
+	for (r = 0; r < reps; r++)
+		incremental(r);
 	printf("bench done\n");
 	return 0;
 }

@@ -18,9 +18,9 @@ use crate::vm;
 /// Guest memory for the benchmark: 256 MiB touched, its image and its core.
 pub const BENCH_MEM_MIB: u32 = 1536;
 
-type Samples = BTreeMap<(u32, String), Vec<BTreeMap<String, f64>>>;
+pub(crate) type Samples = BTreeMap<(u32, String), Vec<BTreeMap<String, f64>>>;
 
-fn parse(console: &str) -> Samples {
+pub(crate) fn parse(console: &str) -> Samples {
     let mut s: Samples = BTreeMap::new();
     for l in console.lines() {
         let t = l.trim_end().strip_prefix("# ").unwrap_or(l.trim_end());
@@ -34,7 +34,7 @@ fn parse(console: &str) -> Samples {
     s
 }
 
-fn median(s: &Samples, size: u32, what: &str, key: &str) -> Option<f64> {
+pub(crate) fn median(s: &Samples, size: u32, what: &str, key: &str) -> Option<f64> {
     let mut v: Vec<f64> = s.get(&(size, what.to_string()))?.iter().filter_map(|m| m.get(key).copied()).filter(|x| *x >= 0.0).collect();
     if v.is_empty() {
         return None;
@@ -98,10 +98,12 @@ pub fn run(g: &Guest, json: bool, reps: usize) -> Result<()> {
         .filter(|(_, _, null)| *null)
         .map(|(mib, k, _)| format!("{k} at {mib} MiB"))
         .collect();
+    let inc_rows = crate::bench_cr_inc::rows(&s);
+    let missing: Vec<String> = missing.into_iter().chain(crate::bench_cr_inc::missing(&inc_rows)).collect();
     if !missing.is_empty() {
         bail!("bench cr measured nothing for {} (console log {})", missing.join(", "), log.display());
     }
-    let out = serde_json::json!({ "accel": accel.name(), "guest_mem_mib": BENCH_MEM_MIB, "reps": reps, "rows": rows });
+    let out = serde_json::json!({ "accel": accel.name(), "guest_mem_mib": BENCH_MEM_MIB, "reps": reps, "rows": rows, "incremental": inc_rows });
     if json {
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
@@ -112,6 +114,10 @@ pub fn run(g: &Guest, json: bool, reps: usize) -> Result<()> {
     println!("img/mem: the image's allocated bytes (st_blocks) over the touched memory.");
     println!("core: raise(SIGQUIT) to the parent's waitpid, so it includes the exit's teardown.");
     println!("read ms: dd of the image to /dev/null; /read: restart time over it (goal <= 1.5).");
+    println!();
+    println!("incremental, {} MiB touched: cr -p --parent after DIRTY of the pages changed, against full cr -p of the same process", crate::bench_cr_inc::INC_MIB);
+    print!("{}", crate::bench_cr_inc::table(&inc_rows));
+    println!("time, bytes: incremental over the full --userspace checkpoint (goal at 1%: time <= 0.1).");
     let _ = fs::remove_dir_all(&work);
     Ok(())
 }

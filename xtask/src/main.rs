@@ -4,6 +4,7 @@
 
 mod bench;
 mod bench_cr;
+mod bench_cr_inc;
 mod build;
 mod cache;
 mod config;

@@ -7,7 +7,9 @@
 //! has no credential fields), the version 2 fields (mutate/v2.rs: rlimits,
 //! SHARED VMAs, process attributes, fd kinds, ids, inline data, pipe
 //! capacity and ends), the optional records (mutate/extras.rs: extras
-//! bits, XSAVE area, pending signals, interval timers, eventfds), and
+//! bits, XSAVE area, pending signals, interval timers, eventfds), the
+//! parent of an incremental image (mutate/parent.rs: an added
+//! NT_KCKPT_PARENT with hostile paths, ranges, identities, depths), and
 //! setuid/setgid-root image files (a
 //! file mode the guest gives the image, also on unmutated seeds: a valid
 //! image the loader must still refuse). A mutant is kept as byte patches
@@ -18,6 +20,7 @@
 use std::collections::HashMap;
 
 mod extras;
+mod parent;
 mod v2;
 
 use anyhow::{Context, Result};
@@ -532,8 +535,11 @@ fn mutate_once(w: &mut Work, r: &mut Rng) {
         72..=77 => {
             v2::mutate(w, r);
         }
-        78 | 79 => {
+        78 => {
             extras::mutate(w, r);
+        }
+        79 => {
+            parent::mutate(w, r);
         }
         80..=83 => m_auxv(w, r),
         84..=85 => m_ids(w, r),
@@ -647,6 +653,22 @@ mod tests {
                 mode
             })
             .collect()
+    }
+
+    #[test]
+    fn parent_notes_are_added_and_the_kernel_must_refuse_them() {
+        let s = [tiny()];
+        let a = generate(&s, 2000, 5);
+        let with: Vec<_> = a.iter().filter(|m| m.what.iter().any(|w| w.starts_with("NT_KCKPT_PARENT"))).collect();
+        assert!(with.len() > 5, "{} mutants with a parent note", with.len());
+        let parsed: Vec<_> = with.iter().map(|m| Image::parse(&m.apply(&s[0].bytes))).collect();
+        // the crate sees the note (valid ones decode; broken ones are named)
+        assert!(parsed.iter().any(|p| p.as_ref().is_ok_and(|i| i.parent.is_some())), "no valid parent note");
+        assert!(parsed.iter().any(|p| p.is_err()));
+        // and the kernel never honours it
+        for p in parsed.iter().flatten() {
+            assert_ne!(p.extras() & !KCKPT_EXTRAS_KERNEL, 0, "a parent mutant the kernel could run");
+        }
     }
 
     #[test]

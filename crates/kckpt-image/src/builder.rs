@@ -84,6 +84,7 @@ impl Builder {
             xstate: None,
             sigpending: None,
             itimers: None,
+            parent: None,
             extra_notes: Vec::new(),
             notes: Vec::new(),
         };

@@ -196,6 +196,43 @@ pub enum Error {
     /// `NT_KCKPT_SIGPENDING`: entry `k` of `queue` repeats a standard
     /// signal (1..31) already in that queue.
     SigpendingDuplicate { queue: &'static str, k: usize, signo: u32 },
+    /// `NT_KCKPT_PARENT` shorter than its 32-byte header.
+    ParentShort { descsz: u32 },
+    /// `NT_KCKPT_PARENT.depth` is 0 or above `MAX_CHAIN_DEPTH`.
+    ParentDepth { depth: u32 },
+    /// `NT_KCKPT_PARENT.reserved` is not 0.
+    ParentReserved { value: u32 },
+    /// `NT_KCKPT_PARENT.path_len` is not in 2..=4096 (the path is never empty).
+    ParentPathLen { len: u32 },
+    /// `NT_KCKPT_PARENT` descsz is not 32 + 8 × nr_ranges + path_len padded to 4.
+    ParentSize { descsz: u32, expected: u64 },
+    /// Range `k` has `npages` 0 or an unaligned `vaddr`.
+    ParentRange { k: usize, vaddr: u32, npages: u32 },
+    /// Range `k` starts below the end of range `k - 1` (unordered or overlapping).
+    ParentRangeOrder { k: usize, vaddr: u32 },
+    /// The parent's path has no NUL at `path_len - 1` or one before it.
+    ParentPathNul,
+    /// The padding after the parent's path is not zero.
+    ParentPadding,
+    /// Range `k` is not inside one segment of the image's own memory
+    /// (outside every `PT_LOAD`, across two, or in a shared file mapping).
+    ParentRangeOutside { k: usize, vaddr: u32, npages: u32 },
+    /// A page the image takes from its parent has data in the image too
+    /// (the file's page is not a hole or zero): which one is meant?
+    ParentRangeHasData { vaddr: u32 },
+    /// The parent image cannot be opened or read.
+    ParentMissing { path: String, err: String },
+    /// The parent file is not a valid image.
+    ParentInvalid { path: String, err: String },
+    /// The parent's size or header hash differ from what the child recorded:
+    /// it was replaced or modified since.
+    ParentChanged { path: String, what: &'static str, recorded: u64, found: u64 },
+    /// A page the child takes from `path` is not in one of its own segments.
+    ParentLacksPage { path: String, vaddr: u32 },
+    /// `path` appears twice in the chain.
+    ChainCycle { path: String },
+    /// `path`'s depth (0 for a complete image) is not its child's depth - 1.
+    ChainDepth { path: String, depth: u32, expected: u32 },
     /// `NT_KCKPT_ITIMERS` descsz is not 48.
     ItimersSize { descsz: u32 },
     /// `NT_KCKPT_ITIMERS`: a `usec` field of 1000000 or more.
@@ -494,6 +531,46 @@ impl fmt::Display for Error {
             SigpendingDuplicate { queue, k, signo } => write!(
                 f,
                 "NT_KCKPT_SIGPENDING: {queue} entry {k}: standard signal {signo} already queued for the {queue}"
+            ),
+            ParentShort { descsz } => write!(f, "NT_KCKPT_PARENT: descsz {descsz} shorter than its 32-byte header"),
+            ParentDepth { depth } => write!(
+                f,
+                "NT_KCKPT_PARENT: depth {depth} not in 1..={} (chain too deep or broken)",
+                crate::consts::MAX_CHAIN_DEPTH
+            ),
+            ParentReserved { value } => write!(f, "NT_KCKPT_PARENT: reserved is {value:#x}, must be 0"),
+            ParentPathLen { len } => write!(f, "NT_KCKPT_PARENT: path_len {len} not in 2..=4096"),
+            ParentSize { descsz, expected } => {
+                write!(f, "NT_KCKPT_PARENT: descsz {descsz}, must be {expected} (32 + 8 per range + padded path)")
+            }
+            ParentRange { k, vaddr, npages } => {
+                write!(f, "NT_KCKPT_PARENT: range {k} ({vaddr:#x}, {npages} pages): empty or not page aligned")
+            }
+            ParentRangeOrder { k, vaddr } => {
+                write!(f, "NT_KCKPT_PARENT: range {k} at {vaddr:#x} not above the previous range (unordered or overlapping)")
+            }
+            ParentPathNul => write!(f, "NT_KCKPT_PARENT: path: NUL not exactly at path_len - 1"),
+            ParentPadding => write!(f, "NT_KCKPT_PARENT: padding after the path is not zero"),
+            ParentRangeOutside { k, vaddr, npages } => write!(
+                f,
+                "NT_KCKPT_PARENT: range {k} ({vaddr:#x}, {npages} pages) not inside one private segment"
+            ),
+            ParentRangeHasData { vaddr } => {
+                write!(f, "page {vaddr:#x} is taken from the parent but has data in the image too")
+            }
+            ParentMissing { path, err } => write!(f, "parent image {path}: {err}"),
+            ParentInvalid { path, err } => write!(f, "parent image {path} is invalid: {err}"),
+            ParentChanged { path, what, recorded, found } => write!(
+                f,
+                "parent image {path} changed since the checkpoint ({what} {found:#x}, recorded {recorded:#x}): replaced or modified"
+            ),
+            ParentLacksPage { path, vaddr } => {
+                write!(f, "parent image {path} has no page {vaddr:#x} that its child takes from it")
+            }
+            ChainCycle { path } => write!(f, "parent chain comes back to {path} (a cycle)"),
+            ChainDepth { path, depth, expected } => write!(
+                f,
+                "parent image {path} is {depth} links above a complete image, its child says {expected}"
             ),
             ItimersSize { descsz } => write!(f, "NT_KCKPT_ITIMERS: descsz {descsz}, must be 48"),
             ItimerUsec { which, field, value } => {

@@ -8,6 +8,7 @@
 mod attrs;
 mod builder;
 mod bytes;
+pub mod chain;
 pub mod display;
 mod error;
 pub mod extras;
@@ -22,7 +23,8 @@ mod write;
 pub use attrs::{personality_ok, sigaltstack_ok};
 pub use builder::{default_rlimits, Builder};
 pub use error::Error;
-pub use extras::{Itimerval, SigPending, Siginfo, Xstate};
+pub use extras::{Itimerval, PageRange, Parent, SigPending, Siginfo, Xstate};
+pub use chain::{identity, path_for_child, Chain, Link, Source};
 pub use model::*;
 pub use fds::pipe_capacity_ok;
 pub use parse::{check_file_mode, Limits};
@@ -79,7 +81,22 @@ pub mod consts {
     pub const KCKPT_EXTRA_XSTATE: u32 = 1;
     pub const KCKPT_EXTRA_SIGPENDING: u32 = 2;
     pub const KCKPT_EXTRA_ITIMERS: u32 = 4;
-    pub const KCKPT_EXTRAS_KNOWN: u32 = KCKPT_EXTRA_XSTATE | KCKPT_EXTRA_SIGPENDING | KCKPT_EXTRA_ITIMERS;
+    /// An incremental image: `NT_KCKPT_PARENT` names the image holding the
+    /// pages it does not. No kernel loader knows this bit: binfmt_cr refuses
+    /// the image (ENOEXEC); `cr -r` flattens the chain first.
+    pub const KCKPT_EXTRA_PARENT: u32 = 0x10;
+    pub const KCKPT_EXTRAS_KNOWN: u32 =
+        KCKPT_EXTRA_XSTATE | KCKPT_EXTRA_SIGPENDING | KCKPT_EXTRA_ITIMERS | KCKPT_EXTRA_PARENT;
+    /// The bits a kernel loader (binfmt_cr) honours: all but `KCKPT_EXTRA_PARENT`.
+    pub const KCKPT_EXTRAS_KERNEL: u32 = KCKPT_EXTRA_XSTATE | KCKPT_EXTRA_SIGPENDING | KCKPT_EXTRA_ITIMERS;
+    /// `KCKPT` note: the parent of an incremental image (`KCKPT_EXTRA_PARENT`).
+    /// (Type 4 and bit 0x8 are reserved for `NT_KCKPT_ORIGIN`.)
+    pub const NT_KCKPT_PARENT: u32 = 5;
+    /// `NT_KCKPT_PARENT`: fixed header before the ranges.
+    pub const PARENT_HDR_SIZE: usize = 32;
+    /// Longest chain: an incremental image is at most this many links above
+    /// a complete one (`NT_KCKPT_PARENT.depth` 1..=16).
+    pub const MAX_CHAIN_DEPTH: u32 = 16;
     /// Bounds of `NT_X86_XSTATE`'s descsz (legacy area + header; a page pair).
     pub const XSTATE_MIN_SIZE: usize = 576;
     pub const XSTATE_MAX_SIZE: usize = 8192;

@@ -432,6 +432,8 @@ pub struct Image {
     pub sigpending: Option<crate::SigPending>,
     /// `NT_KCKPT_ITIMERS`: real, virtual, prof (`KCKPT_EXTRA_ITIMERS`).
     pub itimers: Option<[crate::Itimerval; 3]>,
+    /// `NT_KCKPT_PARENT` (`KCKPT_EXTRA_PARENT`): an incremental image.
+    pub parent: Option<crate::Parent>,
     pub extra_notes: Vec<RawNote>,
     /// Layout: note locations in the order written.
     pub notes: Vec<NoteLoc>,

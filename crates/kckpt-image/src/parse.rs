@@ -128,6 +128,9 @@ fn parse_parts(prefix: &[u8], file_len: u64, lim: &Limits) -> Result<Image> {
     check_mxcsr(&fxsave, lim)?;
     crate::ntfile::check_mapped(file.desc, &state.vmas)?;
     let opt = crate::extras::take(&mut extra, extras, lim)?;
+    if let Some(p) = &opt.parent {
+        crate::extras::parent::check_ranges(p, &segments, &state.vmas)?;
+    }
     let notes = [&prs, &pps, &auxv, &file, &fpr, &fxr, &tls, &kck]
         .iter()
         .map(|n| n.loc.clone())
@@ -148,6 +151,7 @@ fn parse_parts(prefix: &[u8], file_len: u64, lim: &Limits) -> Result<Image> {
         xstate: opt.xstate,
         sigpending: opt.sigpending,
         itimers: opt.itimers,
+        parent: opt.parent,
         extra_notes: extra
             .into_iter()
             .map(|n| RawNote { name: n.name.to_vec(), ntype: n.ntype, desc: n.desc.to_vec() })

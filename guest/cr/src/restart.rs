@@ -14,6 +14,11 @@ use crate::sys::{self, Started};
 /// Returns the image and the open file it was read from.
 pub fn check_image(file: &str) -> Result<(Image, std::fs::File)> {
     let f = std::fs::File::open(file).map_err(|e| CrError::Os(format!("open {file}"), e))?;
+    check_open(file, f)
+}
+
+/// [`check_image`] of an open image file (`file` names it in errors).
+pub fn check_open(file: &str, f: std::fs::File) -> Result<(Image, std::fs::File)> {
     let md = f.metadata().map_err(|e| CrError::Os(format!("stat {file}"), e))?;
     kckpt_image::check_file_mode(md.mode()).map_err(|e| CrError::BadImage(format!("{file}: {e}")))?;
     let img = Image::parse_reader(&mut &f, &Limits::default()).map_err(|e| CrError::BadImage(format!("{file}: {e}")))?;

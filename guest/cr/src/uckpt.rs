@@ -30,7 +30,7 @@ const PAGE: usize = 4096;
 /// The first GDT TLS slot on i386 (asm/segment.h).
 const GDT_ENTRY_TLS_MIN: u32 = 6;
 /// Bytes read from /proc/PID/mem at a time.
-const CHUNK: usize = 256 * PAGE;
+const CHUNK: usize = crate::incr::CHUNK;
 
 fn os(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> CrError {
     let w = what.into();
@@ -168,14 +168,20 @@ fn rlimits(pid: i32) -> Result<[Rlimit; NRLIMITS]> {
     Ok(out)
 }
 
-pub fn checkpoint(pid: i32, file: &str) -> Result<()> {
+/// Checkpoint `pid` into `file`; with `parent`, an incremental image
+/// holding only the pages that differ from the parent chain's.
+pub fn checkpoint(pid: i32, file: &str, parent: Option<&str>) -> Result<()> {
+    crate::incr::phase("start");
     let path = inject::absolute(file)?;
     if std::fs::symlink_metadata(&path).is_ok() {
         return Err(CrError::FileExists(path));
     }
+    // A bad parent is refused before the target is touched.
+    let parent = parent.map(|p| crate::incr::open_parent(p, &path)).transpose()?;
+    crate::incr::phase("open_parent");
     inject::seize(pid)?;
     let mut created = false;
-    let r = dump(pid, &path, &mut created).map_err(|e| inject::exited_or(pid, e));
+    let r = dump(pid, &path, &mut created, parent.as_ref()).map_err(|e| inject::exited_or(pid, e));
     sys::detach(pid);
     if r.is_err() && created {
         let _ = std::fs::remove_file(&path);
@@ -304,7 +310,31 @@ fn put(d: &mut [u8], off: usize, v: &[u8]) {
     d[off..off + v.len()].copy_from_slice(v);
 }
 
-fn dump(pid: i32, path: &str, created: &mut bool) -> Result<()> {
+/// Every private page of the target, zero pages left as holes.
+fn write_all_pages(mem: &File, out: &File, img: &Image, path: &str) -> Result<()> {
+    let mut buf = vec![0u8; CHUNK];
+    for (s, v) in img.segments.iter().zip(&img.state.vmas) {
+        if v.flags == VMA_SHARED | VMA_FILE {
+            continue; // a shared file mapping: the data is in the file
+        }
+        let mut done = 0usize;
+        let len = s.memsz as usize;
+        while done < len {
+            let n = (len - done).min(CHUNK);
+            let b = &mut buf[..n];
+            crate::incr::read_target(mem, b, s.vaddr as u64 + done as u64);
+            for (k, p) in b.chunks(PAGE).enumerate() {
+                if p.iter().any(|&x| x != 0) {
+                    out.write_all_at(p, s.offset as u64 + (done + k * PAGE) as u64).map_err(os(format!("writing {path}")))?;
+                }
+            }
+            done += n;
+        }
+    }
+    Ok(())
+}
+
+fn dump(pid: i32, path: &str, created: &mut bool, parent: Option<&crate::incr::ParentChain>) -> Result<()> {
     sys::interrupt(pid)?;
     wait_stop(pid)?;
     let status = read_proc(pid, "status")?;
@@ -478,10 +508,16 @@ fn dump(pid: i32, path: &str, created: &mut bool) -> Result<()> {
         xstate: None,
         sigpending: None,
         itimers: None,
+        parent: None,
         extra_notes: Vec::new(),
         notes: Vec::new(),
     };
     crate::uextras::set(&mut img, xstate, sigqueues, inj.itimers);
+    crate::incr::phase("state");
+    // Incremental: which pages the parent chain already holds.
+    let plan = parent.map(|p| crate::incr::classify(&mem, &img, p)).transpose()?;
+    crate::incr::phase("compare");
+    img.parent = plan.as_ref().map(|p| p.parent.clone());
     img.relayout();
 
     let mut out = std::fs::OpenOptions::new()
@@ -498,34 +534,13 @@ fn dump(pid: i32, path: &str, created: &mut bool) -> Result<()> {
     out.set_permissions(std::fs::Permissions::from_mode(0o700)).map_err(os(format!("chmod {path}")))?;
     let empty: Vec<&[u8]> = vec![&[]; img.segments.len()];
     img.write_to(&empty, &mut out).map_err(|e| CrError::Os(format!("writing {path}"), std::io::Error::other(e.to_string())))?;
-    let mut buf = vec![0u8; CHUNK];
-    for (s, v) in img.segments.iter().zip(&img.state.vmas) {
-        if v.flags == VMA_SHARED | VMA_FILE {
-            continue; // a shared file mapping: the data is in the file
+    match &plan {
+        Some(p) => {
+            crate::incr::write_runs(&mem, &out, &img, &p.runs, path)?;
         }
-        let mut done = 0usize;
-        let len = s.memsz as usize;
-        while done < len {
-            let n = (len - done).min(CHUNK);
-            let b = &mut buf[..n];
-            let addr = s.vaddr as u64 + done as u64;
-            if mem.read_exact_at(b, addr).is_err() {
-                // Page by page: what cannot be read (beyond the end of a
-                // mapped file) is a hole, as get_dump_page() makes it.
-                for (k, p) in b.chunks_mut(PAGE).enumerate() {
-                    if mem.read_exact_at(p, addr + (k * PAGE) as u64).is_err() {
-                        p.fill(0);
-                    }
-                }
-            }
-            for (k, p) in b.chunks(PAGE).enumerate() {
-                if p.iter().any(|&x| x != 0) {
-                    out.write_all_at(p, s.offset as u64 + (done + k * PAGE) as u64).map_err(os(format!("writing {path}")))?;
-                }
-            }
-            done += n;
-        }
+        None => write_all_pages(&mem, &out, &img, path)?,
     }
+    crate::incr::phase("write");
     out.flush().map_err(os("flush"))?;
     // Memory of a task that died meanwhile reads as holes: make sure it
     // is still there, stopped, before calling the image good.

@@ -321,6 +321,11 @@ impl Late {
 /// Validate in the parent; fork; the child restores, the parent waits.
 pub fn run(file: &str, detach: bool) -> Result<i32> {
     let (img, f) = crate::restart::check_image(file)?;
+    run_checked(file, img, f, detach)
+}
+
+/// [`run`] of an image already checked and open as `f` (a flattened chain).
+pub fn run_checked(file: &str, img: Image, f: std::fs::File, detach: bool) -> Result<i32> {
     let r = img.prstatus.regs;
     if r.cs & 0xffff != USER_CS || r.ss & 0xffff != USER_DS {
         return Err(CrError::BadImage(format!("{file}: cs {:#x} ss {:#x} are not the user segments", r.cs, r.ss)));
@@ -669,7 +674,10 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let cpu = crate::uxstate::cpu();
         // one size this CPU does not have, with features it enables
-        let x = Xstate::new(&[0; 512], cpu.xcr0.max(3), 3, cpu.size as usize + 64);
+        // (a CPU whose own area is beyond what an image may hold, as
+        // AVX-512's 11008 bytes, gets the largest size an image may hold)
+        let size = (cpu.size as usize + 64).min(kckpt_image::consts::XSTATE_MAX_SIZE);
+        let x = Xstate::new(&[0; 512], cpu.xcr0.max(3), 3, size);
         let bytes = Builder::new().segment(0x0804_8000, 1, PF_R | PF_X, 0, vec![]).xstate(x).bytes();
         assert!(!bytes.is_empty(), "the crate accepts the area: only this CPU refuses it");
         let path = std::env::temp_dir().join(format!("cr-xstate-{}.kckpt", std::process::id()));

@@ -1,5 +1,6 @@
 //! The summary lines of the optional records: XSAVE state, pending
-//! signals, interval timers, and an eventfd's descriptor line.
+//! signals, interval timers, the parent of an incremental image, and an
+//! eventfd's descriptor line.
 
 use std::fmt;
 
@@ -92,6 +93,17 @@ pub(super) fn extras(img: &Image, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "  Interval timers:")?;
         for (name, t) in ITIMER_NAMES.iter().zip(t) {
             timer_line(f, name, t)?;
+        }
+    }
+    if let Some(p) = &img.parent {
+        writeln!(f, "  Parent (incremental image): {}", String::from_utf8_lossy(&p.path))?;
+        writeln!(f, "    depth {}  parent size {}  header hash {:#018x}", p.depth, p.size, p.hash)?;
+        writeln!(f, "    {} pages from the parent in {} ranges", p.pages(), p.ranges.len())?;
+        for r in p.ranges.iter().take(8) {
+            writeln!(f, "    {:#010x}-{:#010x} {:>6} pages", r.vaddr, r.end(), r.npages)?;
+        }
+        if p.ranges.len() > 8 {
+            writeln!(f, "    ... {} more ranges", p.ranges.len() - 8)?;
         }
     }
     Ok(())

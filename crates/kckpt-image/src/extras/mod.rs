@@ -1,7 +1,8 @@
 //! The optional records behind `kckpt_attrs.extras`: the XSAVE area
 //! (`LINUX`/`NT_X86_XSTATE`), the pending signals (`KCKPT`/
 //! `NT_KCKPT_SIGPENDING`) and the interval timers (`KCKPT`/
-//! `NT_KCKPT_ITIMERS`). The model types live here; each note's decoding,
+//! `NT_KCKPT_ITIMERS`) and the parent of an incremental image (`KCKPT`/
+//! `NT_KCKPT_PARENT`). The model types live here; each note's decoding,
 //! rules and encoding live in the submodule named for it.
 
 use serde::{Serialize, Serializer};
@@ -147,7 +148,56 @@ pub struct Itimerval {
 /// `ITIMER_REAL`, `ITIMER_VIRTUAL`, `ITIMER_PROF`: `NT_KCKPT_ITIMERS` order.
 pub const ITIMER_NAMES: [&str; 3] = ["ITIMER_REAL", "ITIMER_VIRTUAL", "ITIMER_PROF"];
 
+/// `NT_KCKPT_PARENT`: where the pages an incremental image does not hold are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Parent {
+    /// The parent image as written (relative: to this image's directory).
+    #[serde(serialize_with = "lossy")]
+    pub path: Vec<u8>,
+    /// Its identity ([`crate::identity`]): file size and FNV-1a 64 of its
+    /// headers and notes.
+    pub size: u64,
+    pub hash: u64,
+    /// Links from this image down to a complete one: 1 if the parent is
+    /// complete, the parent's depth + 1 otherwise; 1..=`MAX_CHAIN_DEPTH`.
+    pub depth: u32,
+    /// The pages taken from the parent, ascending, each inside one private
+    /// segment (they are holes in this image's file).
+    pub ranges: Vec<PageRange>,
+}
+
+/// `npages` pages from `vaddr` (page aligned), taken from the parent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PageRange {
+    pub vaddr: u32,
+    pub npages: u32,
+}
+
+impl PageRange {
+    /// One past the last byte, as u64 (no overflow).
+    pub fn end(&self) -> u64 {
+        self.vaddr as u64 + self.npages as u64 * crate::PAGE_SIZE as u64
+    }
+}
+
+impl Parent {
+    /// Does a range hold the page at `addr`?
+    pub fn holds(&self, addr: u32) -> bool {
+        let i = self.ranges.partition_point(|r| r.end() <= addr as u64);
+        self.ranges.get(i).is_some_and(|r| r.vaddr <= addr)
+    }
+    /// Pages taken from the parent.
+    pub fn pages(&self) -> u64 {
+        self.ranges.iter().map(|r| r.npages as u64).sum()
+    }
+}
+
+fn lossy<S: Serializer>(p: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&String::from_utf8_lossy(p))
+}
+
 mod itimers;
+pub(crate) mod parent;
 mod sigpending;
 mod xstate;
 
@@ -157,10 +207,11 @@ use crate::Error;
 
 /// The optional notes in the order they follow `NT_KCKPT_STATE`:
 /// (name with NUL, type, label, `extras` bit).
-pub(crate) const OPTIONAL: [(&[u8], u32, &str, u32); 3] = [
+pub(crate) const OPTIONAL: [(&[u8], u32, &str, u32); 4] = [
     (b"LINUX\0", NT_X86_XSTATE, "LINUX/NT_X86_XSTATE", KCKPT_EXTRA_XSTATE),
     (b"KCKPT\0", NT_KCKPT_SIGPENDING, "KCKPT/NT_KCKPT_SIGPENDING", KCKPT_EXTRA_SIGPENDING),
     (b"KCKPT\0", NT_KCKPT_ITIMERS, "KCKPT/NT_KCKPT_ITIMERS", KCKPT_EXTRA_ITIMERS),
+    (b"KCKPT\0", NT_KCKPT_PARENT, "KCKPT/NT_KCKPT_PARENT", KCKPT_EXTRA_PARENT),
 ];
 
 /// The decoded optional records and their note locations, in [`OPTIONAL`] order.
@@ -169,6 +220,7 @@ pub(crate) struct Extras {
     pub xstate: Option<Xstate>,
     pub sigpending: Option<SigPending>,
     pub itimers: Option<[Itimerval; 3]>,
+    pub parent: Option<Parent>,
     pub locs: Vec<NoteLoc>,
 }
 
@@ -192,7 +244,8 @@ pub(crate) fn take(rest: &mut Vec<FoundNote<'_>>, extras: u32, lim: &Limits) -> 
         match k {
             0 => out.xstate = Some(xstate::parse(n.desc, lim)?),
             1 => out.sigpending = Some(sigpending::parse(n.desc)?),
-            _ => out.itimers = Some(itimers::parse(n.desc)?),
+            2 => out.itimers = Some(itimers::parse(n.desc)?),
+            _ => out.parent = Some(parent::parse(n.desc)?),
         }
         out.locs.push(n.loc.clone());
     }
@@ -206,6 +259,7 @@ impl Image {
         bit(self.xstate.is_some(), KCKPT_EXTRA_XSTATE)
             | bit(self.sigpending.is_some(), KCKPT_EXTRA_SIGPENDING)
             | bit(self.itimers.is_some(), KCKPT_EXTRA_ITIMERS)
+            | bit(self.parent.is_some(), KCKPT_EXTRA_PARENT)
     }
 
     /// The optional notes to write after `NT_KCKPT_STATE`, in order:
@@ -224,6 +278,9 @@ impl Image {
         }
         if let Some(t) = &self.itimers {
             v.push(note(2, itimers::encode(t)));
+        }
+        if let Some(p) = &self.parent {
+            v.push(note(3, parent::encode(p)));
         }
         v
     }
