@@ -236,13 +236,14 @@ static void timed_cr(const char *what, int rep, char *const args[], const char *
 	       st ? -1 : t, sz, alloc, st, ph);
 }
 
-/* Incremental checkpoints of an INC_MIB process after 1%, 10%, 100% of its pages changed. */
-static void incremental(int rep)
+/*
+ * Fork child(@mib) talking over @cmd/@res and wait for its first byte:
+ * its pid, or -1 (reported) if it did not start.
+ */
+static pid_t start_child(int mib, int rep, int cmd[2], int res[2])
 {
-	static const char *const pct[] = { "1", "10", "100" };
-	int cmd[2], res[2], st;
-	char c, pidbuf[16], what[32];
 	pid_t pid;
+	char c;
 
 	mkdir(DIR, 0755);
 	if (pipe(cmd) < 0 || pipe(res) < 0)
@@ -251,14 +252,28 @@ static void incremental(int rep)
 	if (pid == 0) {
 		close(cmd[1]);
 		close(res[0]);
-		child(INC_MIB, cmd[0], res[1]);
+		child(mib, cmd[0], res[1]);
 	}
 	close(cmd[0]);
 	close(res[1]);
 	if (readall(res[0], &c, 1) < 0) {
-		printf("bench size=%d rep=%d error=child\n", INC_MIB, rep);
-		return;
+		printf("bench size=%d rep=%d error=child\n", mib, rep);
+		return -1;
 	}
+	return pid;
+}
+
+/* Incremental checkpoints of an INC_MIB process after 1%, 10%, 100% of its pages changed. */
+static void incremental(int rep)
+{
+	static const char *const pct[] = { "1", "10", "100" };
+	int cmd[2], res[2], st;
+	char c, pidbuf[16], what[32];
+	pid_t pid;
+
+	pid = start_child(INC_MIB, rep, cmd, res);
+	if (pid < 0)
+		return;
 	snprintf(pidbuf, sizeof(pidbuf), "%d", pid);
 	for (int k = 0; k < 3; k++) {
 		st = run((char *[]){ "/bin/cr", "-p", pidbuf, "--userspace", "-f", DIR "/par.kckpt", NULL });
@@ -293,21 +308,9 @@ static void one(int mib, int rep, const char *self)
 	char c, cnt[16], pidbuf[16];
 	pid_t pid;
 
-	mkdir(DIR, 0755);
-	if (pipe(cmd) < 0 || pipe(res) < 0)
-		exit(1);
-	pid = fork();
-	if (pid == 0) {
-		close(cmd[1]);
-		close(res[0]);
-		child(mib, cmd[0], res[1]);
-	}
-	close(cmd[0]);
-	close(res[1]);
-	if (readall(res[0], &c, 1) < 0) {
-		printf("bench size=%d rep=%d error=child\n", mib, rep);
+	pid = start_child(mib, rep, cmd, res);
+	if (pid < 0)
 		return;
-	}
 
 	c = 'c';
 	writeall(cmd[1], &c, 1);
